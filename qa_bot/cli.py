@@ -1,0 +1,196 @@
+"""The `qa-bot` command. Imports of the model, FAISS and the Telegram stack happen inside commands, so
+`qa-bot --help` is instant and `qa-bot ask` never loads the bot."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .errors import QABotError
+
+GLOBAL_OPTIONS = ("backend", "model", "index_dir", "articles_dir")
+
+
+def _service_options(func):
+    func = click.option("--articles", "articles_dir", type=click.Path(path_type=Path),
+                        help="Articles folder [env QA_BOT_ARTICLES_DIR, default seeds/].")(func)
+    func = click.option("--index-dir", type=click.Path(path_type=Path),
+                        help="Index folder [env QA_BOT_INDEX_DIR, default embeddings/].")(func)
+    func = click.option("--model", help="Model name or path [env QA_BOT_MODEL].")(func)
+    func = click.option("--backend", type=click.Choice(["sentence-transformers", "use", "hash"]),
+                        help="Embedding backend [env QA_BOT_BACKEND].")(func)
+    return func
+
+
+def _settings(**overrides: Any):
+    from .settings import load_settings
+
+    return load_settings(**overrides)
+
+
+def _service(build_if_missing: bool, quiet: bool = False, **overrides: Any):
+    from .service import QAService
+
+    service = QAService(_settings(**overrides))
+
+    def built(report) -> None:
+        if not quiet:
+            click.echo(f"No index yet: built one from {service.settings.articles_dir}/ "
+                       f"({report.passages_total} passages).", err=True)
+
+    service.open(build_if_missing=build_if_missing, on_built=built)
+    return service
+
+
+class QACommandGroup(click.Group):
+    """Turns domain errors into one plain line on stderr and exit code 1 (2 for usage errors)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except QABotError as exc:
+            click.secho(f"Error: {exc}", fg="red", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=QACommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="qa-bot")
+def cli() -> None:
+    """Answer questions over news articles by quoting the most relevant passages with their source."""
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--rebuild", is_flag=True, help="Re-embed every article instead of only new or changed ones.")
+@click.option("--json", "as_json", is_flag=True, help="Print what changed as one JSON object.")
+@_service_options
+def index(paths: tuple[Path, ...], rebuild: bool, as_json: bool, **overrides: Any) -> None:
+    """Build or update the index from PATHS (files or folders; default: the articles folder)."""
+    from .service import QAService
+
+    service = QAService(_settings(**overrides))
+    stage = None if as_json else (lambda msg: click.echo(msg + " …", err=True))
+    report = service.index(list(paths) or None, rebuild=rebuild, progress=not as_json, on_stage=stage)
+    if as_json:
+        click.echo(json.dumps(report.to_json(), ensure_ascii=False))
+        return
+    for label, items in (("added", report.added), ("changed", report.changed), ("removed", report.removed)):
+        for doc_id in items:
+            click.echo(f"{label:>8}  {doc_id}")
+    if not report.modified:
+        click.echo(f"Index is up to date: {len(report.unchanged)} article(s), {report.passages_total} passages.")
+    else:
+        click.echo(f"Indexed {report.passages_embedded} new passage(s); the index holds "
+                   f"{report.passages_total} passages ({report.index_type}) in {service.settings.index_dir}/ "
+                   f"[{report.seconds:.1f}s].")
+
+
+@cli.command()
+@click.argument("question")
+@click.option("-k", "--top-k", type=click.IntRange(1, 50), help="Passages to show [env QA_BOT_TOP_K, default 3].")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--mode", type=click.Choice(["fused", "dense", "bm25"]), default="fused", show_default=True,
+              help="Retriever to use.")
+@_service_options
+def ask(question: str, top_k: int | None, as_json: bool, mode: str, **overrides: Any) -> None:
+    """Answer QUESTION with quoted passages (builds the index on first use)."""
+    from .render import render_answer_text
+
+    service = _service(build_if_missing=True, quiet=as_json, **overrides)
+    answer = service.search(question, top_k, mode=mode)
+    if as_json:
+        click.echo(json.dumps(answer.to_json(), ensure_ascii=False))
+    else:
+        click.echo(render_answer_text(answer, color=sys.stdout.isatty()))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@_service_options
+def sources(as_json: bool, **overrides: Any) -> None:
+    """List the indexed articles with their passage counts."""
+    from .render import render_sources_text
+
+    service = _service(build_if_missing=False, **overrides)
+    docs = service.sources()
+    if as_json:
+        click.echo(json.dumps([d.__dict__ for d in docs], ensure_ascii=False))
+    else:
+        click.echo(render_sources_text(docs, service.info()))
+
+
+@cli.command()
+@click.option("-k", "--top-k", type=click.IntRange(1, 50), help="Passages per answer.")
+@_service_options
+def repl(top_k: int | None, **overrides: Any) -> None:
+    """Ask questions interactively (line editing, history, /help for commands)."""
+    from .repl import run_repl
+
+    service = _service(build_if_missing=True, **overrides)
+    run_repl(service, top_k or service.settings.top_k)
+
+
+@cli.command(name="eval")
+@click.option("--questions", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Question file in the format of seed_dev_questions.json.")
+@click.option("--xquad", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="XQuAD folder (xquad.de.json, xquad.en.json, ...).")
+@click.option("--langs", default="de,en,ru,es", show_default=True, help="XQuAD question languages.")
+@click.option("--retrievers", default="bm25,dense,fused", show_default=True, help="Retrievers to compare.")
+@click.option("--limit", type=int, help="Use only the first N XQuAD questions per language (quick runs).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@_service_options
+def eval_(questions: Path | None, xquad: Path | None, langs: str, retrievers: str, limit: int | None,
+          as_json: bool, **overrides: Any) -> None:
+    """Measure retrieval quality: hit@k/MRR/abstention on a question file, Recall@k on XQuAD."""
+    from . import evaluate
+
+    if not questions and not xquad:
+        raise click.UsageError("Give --questions FILE, --xquad DIR, or both.")
+    settings = _settings(**overrides)
+    result: dict[str, Any] = {}
+    if questions:
+        service = _service(build_if_missing=True, quiet=True, **overrides)
+        result["questions"] = evaluate.eval_questions(service, questions)
+    if xquad:
+        result["xquad"] = evaluate.eval_xquad(settings, xquad, [x for x in langs.split(",") if x],
+                                              [x for x in retrievers.split(",") if x], limit=limit,
+                                              progress=not as_json)
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False))
+    else:
+        click.echo(evaluate.format_report(result, settings))
+
+
+@cli.command(name="settings")
+@click.option("--markdown", is_flag=True, help="Print the table as Markdown (for the README).")
+def settings_(markdown: bool) -> None:
+    """Show every setting, its environment variable and its current value."""
+    from .settings import SETTINGS, load_settings, settings_table_markdown
+
+    if markdown:
+        click.echo(settings_table_markdown())
+        return
+    current = load_settings()
+    for s in SETTINGS:
+        value = getattr(current, s.name)
+        shown = "***" if (s.secret and value) else value
+        if isinstance(shown, frozenset):
+            shown = ",".join(map(str, sorted(shown)))
+        click.echo(f"{s.env:<28} {shown!s:<30} {s.help.split('.')[0]}")
+
+
+def main() -> None:
+    cli(prog_name="qa-bot")
+
+
+if __name__ == "__main__":
+    main()

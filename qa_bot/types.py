@@ -1,0 +1,93 @@
+"""Typed values shared by the core and every front end."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a passage comes from: enough to cite it."""
+
+    doc_id: str
+    title: str
+    paragraph: int
+    path: str
+    url: str | None = None
+    outlet: str | None = None
+    published: str | None = None
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """One quoted passage. `highlight` is the sentence that best answers the question, and
+    `highlight_start`/`highlight_end` its character span inside `text`."""
+
+    rank: int
+    score: float
+    text: str
+    highlight: str
+    highlight_start: int
+    highlight_end: int
+    source: Source
+    passage_id: int = -1
+
+    def to_json(self) -> dict[str, Any]:
+        src = self.source
+        return {
+            "rank": self.rank,
+            "score": round(float(self.score), 4),
+            "text": self.text,
+            "highlight": self.highlight,
+            "source": {"doc_id": src.doc_id, "title": src.title, "paragraph": src.paragraph,
+                       "path": src.path, "url": src.url},
+        }
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a question gets. `answered` is False when nothing was relevant enough; then
+    `results` is empty and front ends say they found nothing."""
+
+    query: str
+    answered: bool
+    results: list[SearchResult] = field(default_factory=list)
+    top_score: float = 0.0
+    threshold: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"query": self.query, "answered": self.answered,
+                "results": [r.to_json() for r in self.results]}
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    doc_id: str
+    title: str
+    path: str
+    url: str | None
+    outlet: str | None
+    published: str | None
+    passages: int
+
+
+@dataclass
+class IndexReport:
+    """What `index` changed, for the CLI to print and tests to check."""
+
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    passages_embedded: int = 0
+    passages_total: int = 0
+    seconds: float = 0.0
+    index_type: str = ""
+
+    @property
+    def modified(self) -> bool:
+        return bool(self.added or self.changed or self.removed)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,112 @@
+"""The vector store: FAISS behind a small interface, so a server-backed store can replace it later.
+
+Ids are explicit int64 (the SQLite passage ids); vectors are L2-normalised and compared by inner
+product. Small corpora get an exact flat index; large ones an HNSW graph (see `choose_index_type`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from .errors import IndexCorruptError
+
+# Above this many vectors an exact scan costs more than the model's forward pass (see `qa-bot bench`).
+HNSW_THRESHOLD = 50_000
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_SEARCH = 96
+
+
+class VectorStore(Protocol):
+    index_type: str
+
+    def __len__(self) -> int: ...
+
+    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, ids) of the k nearest vectors to one query, best first; missing slots are -1."""
+
+    def vectors(self, ids: np.ndarray) -> np.ndarray:
+        """The stored vectors of `ids` (for near-duplicate checks and re-building)."""
+
+    def save(self, path: Path) -> None: ...
+
+
+def choose_index_type(count: int) -> str:
+    return "flat" if count < HNSW_THRESHOLD else "hnsw"
+
+
+def _faiss():
+    import faiss
+
+    # FAISS's OpenMP threads fight the model's threads on small machines: one thread is faster.
+    faiss.omp_set_num_threads(1)
+    return faiss
+
+
+class FaissVectorStore:
+    """FAISS `IndexIDMap2` over a flat or HNSW inner-product index."""
+
+    def __init__(self, index, index_type: str) -> None:
+        self._index = index
+        self.index_type = index_type
+        self.dim = index.d
+
+    @classmethod
+    def build(cls, ids: np.ndarray, vectors: np.ndarray, dim: int, index_type: str = "auto"
+              ) -> "FaissVectorStore":
+        faiss = _faiss()
+        if index_type == "auto":
+            index_type = choose_index_type(len(ids))
+        if index_type == "flat":
+            inner = faiss.IndexFlatIP(dim)
+        elif index_type == "hnsw":
+            inner = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+            inner.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+            inner.hnsw.efSearch = HNSW_EF_SEARCH
+        else:
+            raise ValueError(f"unknown index type {index_type!r}")
+        index = faiss.IndexIDMap2(inner)
+        if len(ids):
+            if index_type == "hnsw" and len(ids) > 10_000:
+                faiss.omp_set_num_threads(os.cpu_count() or 1)  # building: use every core
+            index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32),
+                               np.ascontiguousarray(ids, dtype=np.int64))
+            faiss.omp_set_num_threads(1)
+        return cls(index, index_type)
+
+    @classmethod
+    def load(cls, path: Path, index_type: str) -> "FaissVectorStore":
+        faiss = _faiss()
+        try:
+            index = faiss.read_index(str(path))
+        except Exception as exc:  # noqa: BLE001 - FAISS raises RuntimeError with C++ text
+            raise IndexCorruptError(f"The vector index {path} cannot be read ({str(exc).splitlines()[0][:120]}). "
+                                    "Rebuild it with: qa-bot index --rebuild") from None
+        if index_type == "hnsw":
+            faiss.downcast_index(index.index).hnsw.efSearch = HNSW_EF_SEARCH
+        return cls(index, index_type)
+
+    def __len__(self) -> int:
+        return int(self._index.ntotal)
+
+    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        k = max(1, min(k, len(self)))
+        scores, ids = self._index.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), k)
+        return scores[0], ids[0]
+
+    def vectors(self, ids: np.ndarray) -> np.ndarray:
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        if len(ids) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self._index.reconstruct_batch(ids)
+
+    def all_ids(self) -> np.ndarray:
+        faiss = _faiss()
+        return faiss.vector_to_array(self._index.id_map).astype(np.int64)
+
+    def save(self, path: Path) -> None:
+        _faiss().write_index(self._index, str(path))
