@@ -88,7 +88,8 @@ class Retriever:
         results = []
         for rank, (pid, score) in enumerate(page, start=offset + 1):
             row = rows[pid]
-            hs, he = highlight_span(row, qvec, terms, self.snapshot.bm25.langs)
+            hs, he = highlight_span(row, self.snapshot.granules.sentence_vectors(pid), qvec, terms,
+                                    self.snapshot.bm25.langs)
             results.append(SearchResult(rank=rank, score=score, text=row.text, highlight=row.text[hs:he],
                                         highlight_start=hs, highlight_end=he, source=row.source,
                                         passage_id=pid))
@@ -111,7 +112,8 @@ class Retriever:
             return []
         ids = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
         vecs = self.snapshot.vectors.vectors(ids)
-        dense = vecs @ qvec  # exact cosine for every candidate, also those only BM25 found
+        # exact dense scores for every candidate, also those only BM25 found
+        dense = self.snapshot.granules.dense_scores(ids, vecs, qvec)
         lexical = np.array([candidates[pid][1] for pid in ids.tolist()], dtype=np.float32)
         if mode == "dense":
             fused = dense
@@ -151,15 +153,15 @@ def _drop_duplicates(ids: np.ndarray, scores: np.ndarray, vecs: np.ndarray, snap
     return out
 
 
-def highlight_span(row: PassageRow, qvec: np.ndarray, terms: set[str], langs: tuple[str, ...]
-                   ) -> tuple[int, int]:
+def highlight_span(row: PassageRow, sentence_vectors: np.ndarray | None, qvec: np.ndarray, terms: set[str],
+                   langs: tuple[str, ...]) -> tuple[int, int]:
     """The span of the sentence that best answers the question: its cosine to the question plus the
     share of question terms it contains."""
-    if len(row.sentences) <= 1 or row.sentence_vectors is None:
+    if len(row.sentences) <= 1 or sentence_vectors is None:
         return (0, len(row.text))
     from .lang import analyze
 
-    dense = row.sentence_vectors @ qvec
+    dense = sentence_vectors @ qvec
     best, best_score = 0, -np.inf
     for i, (s, e) in enumerate(row.sentences):
         sentence = row.text[s:e]

@@ -10,8 +10,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from .embed import Embedder, load_embedder
 from .errors import IndexNotFoundError
@@ -32,7 +33,7 @@ class QAService:
         self._reload_lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, build_if_missing: bool = True, **overrides: Any) -> "QAService":
+    def from_settings(cls, build_if_missing: bool = True, **overrides: Any) -> QAService:
         service = cls(load_settings(**overrides))
         service.open(build_if_missing=build_if_missing)
         return service
