@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from .service import QAService
 
 
-def load(**settings: Any) -> "QAService":
+def load(**settings: Any) -> QAService:
     """Open the configured index (building it from the articles folder if there is none)."""
     from .service import QAService
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 

@@ -11,9 +11,9 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 from .errors import ArticlesError
 from .lang import SUPPORTED, detect_language

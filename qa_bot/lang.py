@@ -7,7 +7,7 @@ costs a little recall, never an answer.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache
 
 # Languages with both a Snowball stemmer and a pysbd sentence splitter.
 SUPPORTED = ("de", "en", "ru", "es", "fr", "it", "nl", "da")
@@ -77,7 +77,7 @@ def detect_language(text: str, default: str = "de") -> str:
     return best
 
 
-@lru_cache(maxsize=None)
+@cache
 def stemmer(lang: str):  # -> Stemmer.Stemmer | None
     """A Snowball stemmer for `lang`, or None for languages without one."""
     import Stemmer
