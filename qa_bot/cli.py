@@ -103,7 +103,9 @@ def index(paths: tuple[Path, ...], rebuild: bool, as_json: bool, **overrides: An
 def ask(question: str, top_k: int | None, as_json: bool, mode: str, **overrides: Any) -> None:
     """Answer QUESTION with quoted passages (builds the index on first use)."""
     from .render import render_answer_text
+    from .retrieve import clean_question
 
+    clean_question(question)  # refuse an empty question before loading a model or building an index
     service = _service(build_if_missing=True, quiet=as_json, **overrides)
     answer = service.search(question, top_k, mode=mode)
     if as_json:
@@ -170,6 +172,29 @@ def eval_(questions: Path | None, xquad: Path | None, langs: str, retrievers: st
         click.echo(evaluate.format_report(result, settings))
 
 
+@cli.command()
+@click.option("--xquad", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="XQuAD folder (xquad.de.json, xquad.en.json, ...).")
+@click.option("--langs", default="de,en,ru", show_default=True, help="Question languages to balance.")
+@click.option("--limit", type=int, help="Use only the first N questions per language.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@_service_options
+def calibrate(xquad: Path, langs: str, limit: int | None, as_json: bool, **overrides: Any) -> None:
+    """Measure the abstention threshold (QA_BOT_MIN_SCORE) for the configured model on XQuAD."""
+    from .evaluate import calibrate_xquad
+
+    result = calibrate_xquad(_settings(**overrides), xquad, [x for x in langs.split(",") if x], limit=limit,
+                             progress=not as_json)
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo(f"{result['backend']} model {result['model']}: QA_BOT_MIN_SCORE={result['min_score']}")
+    for lang, m in result["per_lang"].items():
+        click.echo(f"  {lang}: balanced accuracy {m['balanced_accuracy']:.3f}  answered when answerable "
+                   f"{m['answered_when_answerable']:.3f}  abstained when unanswerable "
+                   f"{m['abstained_when_unanswerable']:.3f}")
+
+
 @cli.command(name="settings")
 @click.option("--markdown", is_flag=True, help="Print the table as Markdown (for the README).")
 def settings_(markdown: bool) -> None:
@@ -186,6 +211,16 @@ def settings_(markdown: bool) -> None:
         if isinstance(shown, frozenset):
             shown = ",".join(map(str, sorted(shown)))
         click.echo(f"{s.env:<28} {shown!s:<30} {s.help.split('.')[0]}")
+
+
+from .bot.commands import loadtest, serve  # noqa: E402
+
+cli.add_command(serve)
+cli.add_command(loadtest)
+
+from .bench.commands import bench  # noqa: E402
+
+cli.add_command(bench)
 
 
 def main() -> None:

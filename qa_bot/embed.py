@@ -123,6 +123,9 @@ class SentenceTransformerEmbedder:
                  query_prompt: str | None = None, passage_prompt: str | None = None) -> None:
         self.model_name = name_or_path
         self.batch_size = batch_size
+        _check_model_reachable(name_or_path)  # fail in milliseconds, not after minutes of hub retries
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # no weight-loading bars in CLI output
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         try:
             import torch
             from sentence_transformers import SentenceTransformer
@@ -140,7 +143,9 @@ class SentenceTransformerEmbedder:
                 "Fix: set QA_BOT_MODEL to a model folder on this machine (download it once where the "
                 "Hugging Face hub is reachable, e.g. `huggingface-cli download "
                 f"{name_or_path}`), or use the torch-free backend with QA_BOT_BACKEND=use.") from None
-        dim = self._model.get_sentence_embedding_dimension()
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or \
+            self._model.get_sentence_embedding_dimension  # renamed in sentence-transformers 6
+        dim = get_dim()
         self.dim = int(dim) if dim else int(self._model.encode(["x"]).shape[1])
         prompts = getattr(self._model, "prompts", {}) or {}
         is_e5 = "e5" in os.path.basename(name_or_path.rstrip("/")).lower()
@@ -158,6 +163,42 @@ class SentenceTransformerEmbedder:
 
     def encode_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         return _batched([self.passage_prompt + t for t in texts], self.batch_size, progress, self._encode)
+
+
+def _check_model_reachable(name_or_path: str) -> None:
+    """Raise ModelLoadError at once for a local path that does not exist, or for a hub model that is
+    neither cached nor downloadable because the hub cannot be reached (offline servers)."""
+    expanded = os.path.expanduser(name_or_path)
+    if os.path.isdir(expanded):
+        return
+    if expanded.startswith((os.sep, ".")) or name_or_path.startswith("~") or name_or_path.count("/") > 1:
+        raise ModelLoadError(
+            f"Cannot load the sentence-transformers model {name_or_path!r}: there is no such folder.\n"
+            "Fix: set QA_BOT_MODEL to the folder that holds the model (it contains config.json and "
+            "modules.json), or to a model name on the Hugging Face hub.")
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return  # sentence-transformers then fails fast by itself if the model is not cached
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        repo = name_or_path if "/" in name_or_path else f"sentence-transformers/{name_or_path}"
+        if isinstance(try_to_load_from_cache(repo, "config.json"), str):
+            return
+    except Exception:  # noqa: BLE001 - an unusual cache layout: let the real loader decide
+        return
+    import socket
+    from urllib.parse import urlparse
+
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    try:
+        socket.create_connection((endpoint.hostname or "huggingface.co", endpoint.port or 443), timeout=3).close()
+    except OSError as exc:
+        raise ModelLoadError(
+            f"Cannot load the sentence-transformers model {name_or_path!r}: it is not on this machine and "
+            f"the Hugging Face hub ({endpoint.hostname}) cannot be reached ({exc.strerror or exc}).\n"
+            "Fix: set QA_BOT_MODEL to a model folder on this machine (download it once where the hub is "
+            f"reachable, e.g. `huggingface-cli download {name_or_path}`), or use the torch-free backend with "
+            "QA_BOT_BACKEND=use.") from None
 
 
 def load_embedder(settings: Settings) -> Embedder:

