@@ -10,17 +10,19 @@ matches only its names and numbers, and gets a small fraction.
 from __future__ import annotations
 
 import math
-from collections import Counter
+from array import array
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
 from .errors import IndexCorruptError
-from .lang import analyze
+from .lang import STOPWORDS, analyze, detect_language, words
+from .translit import NameMatcher
 
 K1 = 1.2
 B = 0.75
+PRUNE_MIN_POSTINGS = 20_000  # below this, scoring every posting is cheaper than pruning
 
 
 class BM25Index:
@@ -35,32 +37,38 @@ class BM25Index:
         self.langs = tuple(langs)  # the corpus languages: queries are analysed in each
         n = max(len(ids), 1)
         self.max_idf = math.log(1 + (n - 0 + 0.5) / 0.5)  # a term no passage contains
+        self._max_weight_cache: np.ndarray | None = None
+        self._names: NameMatcher | None = None
 
     # ------------------------------------------------------------------ building
     @classmethod
-    def build(cls, ids: Sequence[int], texts: Iterable[str], langs: Sequence[str]) -> "BM25Index":
+    def build(cls, ids: Sequence[int], texts: Iterable[str], langs: Sequence[str]) -> BM25Index:
+        """Analyse every text once and lay the postings out as flat arrays (CSR by term, rows ascending).
+
+        Token ids go into one flat int array and numpy does the counting: a million passages need a few
+        hundred MB, not the gigabytes that per-passage Counters and posting lists of tuples would take."""
         langs = list(langs)
         vocab: dict[str, int] = {}
-        doc_terms: list[Counter] = []
-        lengths = []
-        for text, lang in zip(texts, langs):
-            counts = Counter(vocab.setdefault(tok, len(vocab)) for tok in analyze(text, lang))
-            doc_terms.append(counts)
-            lengths.append(sum(counts.values()))
-        n = len(doc_terms)
-        avgdl = (sum(lengths) / n) if n else 1.0
-        postings: list[list[tuple[int, float]]] = [[] for _ in vocab]
-        for row, (counts, dl) in enumerate(zip(doc_terms, lengths)):
-            norm = K1 * (1 - B + B * dl / max(avgdl, 1e-9))
-            for term, tf in counts.items():
-                postings[term].append((row, tf * (K1 + 1) / (tf + norm)))
-        df = np.array([len(p) for p in postings], dtype=np.float64)
+        tokens = array("i")
+        lengths = array("q")
+        for text, lang in zip(texts, langs, strict=False):
+            toks = analyze(text, lang)
+            tokens.extend([vocab.setdefault(tok, len(vocab)) for tok in toks])
+            lengths.append(len(toks))
+        n = len(lengths)
+        dl = np.frombuffer(lengths, dtype=np.int64) if n else np.zeros(0, dtype=np.int64)
+        terms_flat = np.frombuffer(tokens, dtype=np.int32) if len(tokens) else np.zeros(0, dtype=np.int32)
+        rows_flat = np.repeat(np.arange(n, dtype=np.int64), dl)
+        keys, tf = np.unique(terms_flat.astype(np.int64) * max(n, 1) + rows_flat, return_counts=True)
+        term_of = keys // max(n, 1)
+        rows = (keys % max(n, 1)).astype(np.int32)
+        df = np.bincount(term_of, minlength=len(vocab)).astype(np.float64)
         idf = np.log(1 + (n - df + 0.5) / (df + 0.5)).astype(np.float32)
         indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
-        indptr[1:] = np.cumsum([len(p) for p in postings])
-        rows = np.fromiter((r for p in postings for r, _ in p), dtype=np.int32, count=int(indptr[-1]))
-        tfw = np.fromiter((w for p in postings for _, w in p), dtype=np.float32, count=int(indptr[-1]))
-        term_of = np.repeat(np.arange(len(vocab)), np.diff(indptr))
+        indptr[1:] = np.cumsum(df.astype(np.int64))
+        avgdl = float(dl.mean()) if n else 1.0
+        norm = K1 * (1 - B + B * dl[rows] / max(avgdl, 1e-9))
+        tfw = (tf * (K1 + 1) / (tf + norm)).astype(np.float32)
         weights = (tfw * idf[term_of]).astype(np.float32)
         return cls(vocab, indptr, rows, weights, idf, np.asarray(ids, dtype=np.int64), sorted(set(langs)))
 
@@ -72,7 +80,7 @@ class BM25Index:
                      weights=self.weights, idf=self.idf, ids=self.ids, langs=np.array(self.langs, dtype=str))
 
     @classmethod
-    def load(cls, path: Path) -> "BM25Index":
+    def load(cls, path: Path) -> BM25Index:
         try:
             with np.load(path, allow_pickle=False) as data:
                 terms = data["terms"].tolist()
@@ -84,18 +92,34 @@ class BM25Index:
 
     # ------------------------------------------------------------------ querying
     def query_terms(self, question: str) -> list[str]:
-        """The question analysed in every corpus language, de-duplicated, order kept."""
+        """The question analysed in every corpus language, de-duplicated, order kept. The question's
+        own stopwords go first: "what does" in an English question is no evidence against German
+        passages, and would otherwise dilute the share that its names match."""
+        own = STOPWORDS.get(detect_language(question, default=self.langs[0] if self.langs else "de"), ())
+        content = [w for w in words(question) if w not in own]
+        if "ru" not in self.langs:  # a Cyrillic name in the question may be a Latin one in the corpus
+            content = [self._name_matcher().match(w) or w for w in content]
         seen: dict[str, None] = {}
         for lang in self.langs or ("de",):
-            for tok in analyze(question, lang):
+            for tok in analyze(" ".join(content), lang):
                 seen.setdefault(tok, None)
         return list(seen)
 
-    def scores(self, question: str) -> tuple[np.ndarray, np.ndarray, float]:
-        """(rows, raw scores, ideal score) for passages sharing a term with the question."""
+    def _name_matcher(self) -> NameMatcher:
+        if self._names is None:
+            self._names = NameMatcher(list(self.vocab))
+        return self._names
+
+    def _known_terms(self, question: str) -> tuple[list[int], float]:
+        """The question's term ids known to the corpus, and its ideal score."""
         terms = self.query_terms(question)
         known = [self.vocab[t] for t in terms if t in self.vocab]
         ideal = float(sum(self.idf[t] for t in known)) + self.max_idf * (len(terms) - len(known))
+        return known, ideal
+
+    def scores(self, question: str) -> tuple[np.ndarray, np.ndarray, float]:
+        """(rows, raw scores, ideal score) for passages sharing a term with the question."""
+        known, ideal = self._known_terms(question)
         if not known:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32), ideal
         slices = [slice(self.indptr[t], self.indptr[t + 1]) for t in known]
@@ -108,14 +132,67 @@ class BM25Index:
 
     def top(self, question: str, k: int) -> tuple[np.ndarray, np.ndarray, float]:
         """(passage ids, scores normalised by the ideal score) of the k best, best first."""
-        rows, scores, ideal = self.scores(question)
+        known, ideal = self._known_terms(question)
+        postings = sum(int(self.indptr[t + 1] - self.indptr[t]) for t in known)
+        if len(known) > 1 and postings > PRUNE_MIN_POSTINGS:
+            rows, scores = self._top_pruned(known, k)
+        else:
+            rows, scores, ideal = self.scores(question)
         if len(rows) == 0:
-            return rows, scores, ideal
+            return self.ids[:0], scores, ideal
         if len(rows) > k:
             part = np.argpartition(-scores, k - 1)[:k]
             rows, scores = rows[part], scores[part]
         order = np.argsort(-scores, kind="stable")
         return self.ids[rows[order]], scores[order] / max(ideal, 1e-9), ideal
+
+    # ------------------------------------------------------------------ large corpora
+    @property
+    def _max_weights(self) -> np.ndarray:
+        """Per term, the largest weight in its postings: an upper bound of what it adds to any score."""
+        if self._max_weight_cache is None:
+            nonempty = np.diff(self.indptr) > 0
+            out = np.zeros(len(self.idf), dtype=np.float32)
+            if nonempty.any():
+                out[nonempty] = np.maximum.reduceat(self.weights, self.indptr[:-1][nonempty])
+            self._max_weight_cache = out
+        return self._max_weight_cache
+
+    def _top_pruned(self, known: list[int], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top-k without touching the long postings of common words (MaxScore pruning).
+
+        Candidates come from the postings of the most selective terms first; once the k-th best exact
+        score of the candidates is at least the sum of the bounds of the terms not yet opened, no other
+        passage can enter the top k, so common words are only looked up for the candidates."""
+        bounds = self._max_weights[known]
+        order = np.argsort(-bounds, kind="stable")
+        tails = np.append(np.cumsum(bounds[order][::-1])[::-1], 0.0)  # tails[j]: bound of terms j..end
+        parts: list[np.ndarray] = []
+        cand = np.zeros(0, dtype=np.int32)
+        scores = np.zeros(0, dtype=np.float32)
+        for j, idx in enumerate(order):
+            t = known[idx]
+            parts.append(self.rows[self.indptr[t]:self.indptr[t + 1]])
+            if j + 1 < len(order) and sum(len(p) for p in parts) < k:
+                continue
+            cand = np.unique(np.concatenate(parts))
+            parts = [cand]
+            scores = self._score_rows(cand, known)
+            if j + 1 == len(order) or (len(cand) >= k and tails[j + 1] <= np.partition(scores, len(cand) - k)[
+                    len(cand) - k]):
+                break
+        return cand.astype(np.int64), scores
+
+    def _score_rows(self, rows: np.ndarray, known: list[int]) -> np.ndarray:
+        """Exact BM25 scores of `rows` (ascending), by binary search in each term's postings."""
+        acc = np.zeros(len(rows), dtype=np.float64)
+        for t in known:
+            start, stop = int(self.indptr[t]), int(self.indptr[t + 1])
+            posting = self.rows[start:stop]
+            pos = np.minimum(np.searchsorted(posting, rows), len(posting) - 1)
+            hit = posting[pos] == rows
+            acc[hit] += self.weights[start + pos[hit]]
+        return acc.astype(np.float32)
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -177,14 +177,17 @@ def eval_(questions: Path | None, xquad: Path | None, langs: str, retrievers: st
               help="XQuAD folder (xquad.de.json, xquad.en.json, ...).")
 @click.option("--langs", default="de,en,ru", show_default=True, help="Question languages to balance.")
 @click.option("--limit", type=int, help="Use only the first N questions per language.")
+@click.option("--target-answered", type=click.FloatRange(0, 1), default=0.95, show_default=True,
+              help="Share of answerable questions that must still be answered.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @_service_options
-def calibrate(xquad: Path, langs: str, limit: int | None, as_json: bool, **overrides: Any) -> None:
+def calibrate(xquad: Path, langs: str, limit: int | None, target_answered: float, as_json: bool,
+              **overrides: Any) -> None:
     """Measure the abstention threshold (QA_BOT_MIN_SCORE) for the configured model on XQuAD."""
     from .evaluate import calibrate_xquad
 
     result = calibrate_xquad(_settings(**overrides), xquad, [x for x in langs.split(",") if x], limit=limit,
-                             progress=not as_json)
+                             progress=not as_json, target_answered=target_answered)
     if as_json:
         click.echo(json.dumps(result))
         return
@@ -193,6 +196,10 @@ def calibrate(xquad: Path, langs: str, limit: int | None, as_json: bool, **overr
         click.echo(f"  {lang}: balanced accuracy {m['balanced_accuracy']:.3f}  answered when answerable "
                    f"{m['answered_when_answerable']:.3f}  abstained when unanswerable "
                    f"{m['abstained_when_unanswerable']:.3f}")
+    click.echo("\nmin_score  " + "  ".join(f"{lang}: answered/abstained" for lang in result["per_lang"]))
+    for row in result["table"]:
+        cells = "  ".join(f"{row[lang][0]:.2f}/{row[lang][1]:.2f}".ljust(len(lang) + 21) for lang in result["per_lang"])
+        click.echo(f"{row['min_score']:<9.3f}  {cells}")
 
 
 @cli.command(name="settings")

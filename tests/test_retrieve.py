@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 from conftest import make_service
+
 from qa_bot.errors import QuestionError
 from qa_bot.retrieve import MAX_QUESTION_CHARS, calibration_for, clean_question
 
@@ -116,3 +116,15 @@ def test_dense_scores_blend_sentence_and_paragraph(shared_hash_service):
     blended = snap.granules.dense_scores(ids, vecs, q)
     assert blended.shape == (5,) and blended[0] == pytest.approx(blended.max())
     assert np.all(blended <= 1.0 + 1e-5)
+
+
+def test_cyrillic_names_find_their_latin_spelling(shared_hash_service):
+    bm25 = shared_hash_service.snapshot.bm25
+    assert "sullivan" in bm25.query_terms("Кто такой Джейк Салливан?")
+    assert "kursk" in bm25.query_terms("Что происходит в Курске и Курск?")
+    assert bm25.query_terms("Что такое демократия?") == ["такое", "демократия"]  # no forced match
+
+
+def test_question_stopwords_do_not_dilute_names(shared_hash_service):
+    bm25 = shared_hash_service.snapshot.bm25
+    assert bm25.query_terms("What does Yermak call essential?") == ["yermak", "call", "essential"]

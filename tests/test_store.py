@@ -7,8 +7,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, make_service
+
 from qa_bot.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from qa_bot.service import QAService
 from qa_bot.settings import load_settings
