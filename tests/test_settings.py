@@ -41,3 +41,9 @@ def test_table_covers_every_setting_and_dataclass_field():
     table = settings_table_markdown()
     assert all(f"`{s.env}`" in table for s in SETTINGS)
     assert {s.name for s in SETTINGS} == set(Settings.__dataclass_fields__)
+
+
+def test_readme_configuration_table_is_the_generated_one():
+    from conftest import ROOT
+
+    assert settings_table_markdown() in (ROOT / "README.md").read_text("utf-8")

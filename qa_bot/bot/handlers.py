@@ -1,0 +1,276 @@
+"""Thin async Telegram handlers: read the update, ask `BotCore`, send HTML. No retrieval logic here.
+
+Registered in `register()`; an access guard runs first (group -1) and stops updates from strangers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from contextlib import suppress
+from html import escape
+
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InlineQueryResultArticle,
+    InputTextMessageContent,
+    Message,
+    MessageEntity,
+    Update,
+)
+from telegram.constants import ChatAction, ChatType
+from telegram.error import TelegramError
+from telegram.ext import (
+    Application,
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    InlineQueryHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from .core import BotCore, Page
+from .html import MAX_MESSAGE, render_result, render_sources, tg_len
+from .i18n import lang_of, t
+from .state import parse_more_data
+
+log = logging.getLogger("qa_bot.bot")
+
+PUBLIC_COMMANDS = ("start", "help", "sources")
+ADMIN_COMMANDS = ("reload", "stats")
+TYPING_AFTER = 0.8  # seconds
+
+
+def core_of(context: ContextTypes.DEFAULT_TYPE) -> BotCore:
+    return context.application.bot_data["core"]
+
+
+def lang_for(update: Update) -> str:
+    user = update.effective_user
+    return lang_of(user.language_code if user else None)
+
+
+def more_keyboard(data: str | None, lang: str) -> InlineKeyboardMarkup | None:
+    if not data:
+        return None
+    return InlineKeyboardMarkup([[InlineKeyboardButton(t("more_button", lang), callback_data=data)]])
+
+
+async def send_page(message: Message, page: Page, lang: str) -> None:
+    """Send a page as replies to `message`; the "more" button goes under the last part."""
+    for i, text in enumerate(page.messages):
+        last = i == len(page.messages) - 1
+        await message.reply_text(text, reply_markup=more_keyboard(page.more, lang) if last else None)
+
+
+# ---------------------------------------------------------------------- access guard
+async def guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Stop updates from users and chats outside the allow-list; each stranger is told once."""
+    core = core_of(context)
+    user, chat = update.effective_user, update.effective_chat
+    if core.is_allowed(user.id if user else None, chat.id if chat else None):
+        return
+    lang = lang_for(update)
+    if update.callback_query:
+        with suppress(TelegramError):
+            await update.callback_query.answer(t("refused", lang), show_alert=True)
+    elif update.inline_query:
+        with suppress(TelegramError):
+            await update.inline_query.answer([], cache_time=300, is_personal=True)
+    elif update.message and chat is not None:
+        addressed = chat.type == ChatType.PRIVATE or (update.message.text or "").startswith("/") \
+            or addressed_question(update.message, context.bot.username, context.bot.id) is not None
+        ident = user.id if (user and chat.type == ChatType.PRIVATE) else chat.id
+        if addressed and await asyncio.to_thread(core.state.first_refusal, ident):
+            log.info("refused chat_type=%s", chat.type)
+            with suppress(TelegramError):
+                await update.message.reply_text(t("refused", lang))
+    raise ApplicationHandlerStop
+
+
+# ---------------------------------------------------------------------- commands
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    core, lang = core_of(context), lang_for(update)
+    info = core.service.info()
+    await update.effective_message.reply_text(t("start", lang, documents=info["documents"],
+                                                passages=info["passages"], example=t("example", lang)))
+
+
+async def help_(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    lang = lang_for(update)
+    await update.effective_message.reply_text(
+        t("help", lang, example=t("example", lang), username=escape(context.bot.username or "bot")))
+
+
+async def sources(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    core, lang = core_of(context), lang_for(update)
+    docs, info = core.service.sources(), core.service.info()
+    for text in render_sources(docs, info, lang):
+        await update.effective_message.reply_text(text)
+
+
+async def reload_(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    core, lang = core_of(context), lang_for(update)
+    if not core.is_admin(update.effective_user.id if update.effective_user else None):
+        await update.effective_message.reply_text(t("admin_only", lang))
+        return
+    changed = await asyncio.to_thread(core.service.reload_if_changed)
+    info = core.service.info()
+    key = "reloaded" if changed else "not_reloaded"
+    await update.effective_message.reply_text(t(key, lang, passages=info["passages"],
+                                                built_at=escape(str(info["built_at"]))))
+
+
+async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    core, lang = core_of(context), lang_for(update)
+    if not core.is_admin(update.effective_user.id if update.effective_user else None):
+        await update.effective_message.reply_text(t("admin_only", lang))
+        return
+    body = json.dumps(core.health(), indent=1, ensure_ascii=False)
+    await update.effective_message.reply_text(f"<pre>{escape(body)}</pre>")
+
+
+# ---------------------------------------------------------------------- questions
+def addressed_question(message: Message, username: str | None, bot_id: int | None) -> str | None:
+    """The question in a group message meant for the bot (a mention or a reply to it), else None."""
+    text = message.text or ""
+    mentions = [part for entity, part in message.parse_entities([MessageEntity.MENTION]).items()
+                if username and part.lower() == f"@{username.lower()}"]
+    text_mentions = [part for entity, part in message.parse_entities([MessageEntity.TEXT_MENTION]).items()
+                     if entity.user and entity.user.id == bot_id]
+    replied = message.reply_to_message
+    is_reply = bool(replied and replied.from_user and replied.from_user.id == bot_id)
+    if not (mentions or text_mentions or is_reply):
+        return None
+    for part in mentions + text_mentions:
+        text = text.replace(part, " ")
+    return " ".join(text.split())
+
+
+async def answer(update: Update, context: ContextTypes.DEFAULT_TYPE, question: str) -> None:
+    """Rate-limit, search off the loop, reply with quoted passages (or a short 'nothing found')."""
+    core, lang = core_of(context), lang_for(update)
+    message, chat = update.effective_message, update.effective_chat
+    user_id = update.effective_user.id if update.effective_user else chat.id
+    if not core.limiter.allow(user_id):
+        if core.limiter.should_warn(user_id):
+            await message.reply_text(t("rate_limited", lang, limit=core.settings.rate_limit))
+        return
+    typing = asyncio.create_task(_typing_after(context, chat.id, TYPING_AFTER))
+    try:
+        page = await core.ask(question, lang, chat.type)
+    finally:
+        typing.cancel()
+    await send_page(message, page, lang)
+
+
+async def _typing_after(context: ContextTypes.DEFAULT_TYPE, chat_id: int, delay: float) -> None:
+    """Show "typing…" only for slow answers: an action per question would halve the 30 messages/s budget."""
+    await asyncio.sleep(delay)
+    with suppress(TelegramError):
+        await context.bot.send_chat_action(chat_id, ChatAction.TYPING)
+
+
+async def private_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await answer(update, context, update.effective_message.text or "")
+
+
+async def group_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    question = addressed_question(update.effective_message, context.bot.username, context.bot.id)
+    if question is not None:
+        await answer(update, context, question)
+
+
+async def other_input(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Stickers, photos, voice, documents in a private chat: say what the bot understands."""
+    await update.effective_message.reply_text(t("text_only", lang_for(update)))
+
+
+async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await help_(update, context)
+
+
+async def more(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The "more" button: next passages as a new message; expired or forged data gets a polite alert."""
+    core, lang = core_of(context), lang_for(update)
+    query = update.callback_query
+    parsed = parse_more_data(query.data)
+    entry = await asyncio.to_thread(core.state.get_question, parsed[0]) if parsed else None
+    if parsed is None or entry is None or query.message is None:
+        log.info("stale or forged callback data")
+        await query.answer(t("stale_button", lang), show_alert=True)
+        return
+    user_id = query.from_user.id
+    if not core.limiter.allow(user_id):
+        await query.answer(t("rate_limited", lang, limit=core.settings.rate_limit), show_alert=True)
+        return
+    await query.answer()
+    question, asked_lang = entry
+    page = await core.ask(question, asked_lang, query.message.chat.type, offset=parsed[1])
+    if isinstance(query.message, Message):
+        with suppress(TelegramError):  # the old button has done its job
+            await query.edit_message_reply_markup(reply_markup=None)
+    for i, text in enumerate(page.messages):
+        last = i == len(page.messages) - 1
+        await context.bot.send_message(query.message.chat.id, text,
+                                       reply_markup=more_keyboard(page.more, asked_lang) if last else None)
+
+
+async def inline(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """`@bot question` in any chat: the top passages as articles the user can send."""
+    core, lang = core_of(context), lang_for(update)
+    query = update.inline_query
+    question = " ".join((query.query or "").split())
+    if not question or not core.limiter.allow(query.from_user.id):
+        await query.answer([], cache_time=5, is_personal=True)
+        return
+    results = await core.inline_results(question, lang)
+    head = f"❓ <i>{escape(question)}</i>\n"
+    articles = []
+    for r in results:
+        body = head + render_result(r, lang, MAX_MESSAGE - tg_len(head))
+        articles.append(InlineQueryResultArticle(
+            id=f"{r.passage_id}-{r.rank}"[:64],
+            title=f"{r.rank}. {r.source.title}"[:100],
+            description=r.highlight[:200],
+            input_message_content=InputTextMessageContent(body),
+        ))
+    await query.answer(articles, cache_time=60)
+
+
+# ---------------------------------------------------------------------- errors
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log first (token redacted by the log setup), then tell a private-chat user, never raise."""
+    update_id = getattr(update, "update_id", None)
+    log.error("error handling update %s: %s", update_id, context.error, exc_info=context.error)
+    core = context.application.bot_data.get("core")
+    if core is not None:
+        core.counts["errors"] += 1
+    if isinstance(update, Update) and update.effective_chat and update.effective_chat.type == ChatType.PRIVATE:
+        with suppress(Exception):
+            await context.bot.send_message(update.effective_chat.id, t("error", lang_for(update)))
+
+
+def register(app: Application) -> None:
+    """All handlers, in the order they are tried."""
+    new_message = filters.UpdateType.MESSAGE  # edited messages are ignored on purpose
+    app.add_handler(TypeHandler(Update, guard), group=-1)
+    app.add_handler(CommandHandler("start", start, filters=new_message))
+    app.add_handler(CommandHandler("help", help_, filters=new_message))
+    app.add_handler(CommandHandler("sources", sources, filters=new_message))
+    app.add_handler(CommandHandler("reload", reload_, filters=new_message))
+    app.add_handler(CommandHandler("stats", stats, filters=new_message))
+    app.add_handler(MessageHandler(new_message & filters.ChatType.PRIVATE & filters.COMMAND, unknown_command))
+    app.add_handler(MessageHandler(new_message & filters.ChatType.PRIVATE & filters.TEXT, private_text))
+    app.add_handler(MessageHandler(new_message & filters.ChatType.GROUPS & filters.TEXT & ~filters.COMMAND,
+                                   group_text))
+    app.add_handler(MessageHandler(new_message & filters.ChatType.PRIVATE & ~filters.TEXT
+                                   & ~filters.StatusUpdate.ALL, other_input))
+    app.add_handler(CallbackQueryHandler(more))
+    app.add_handler(InlineQueryHandler(inline))
+    app.add_error_handler(on_error)

@@ -1,0 +1,85 @@
+"""What the bot must remember across restarts: the question behind each "more" button, and who was
+already refused.
+
+Telegram limits callback data to 64 bytes, so the button carries a short key and the question lives in
+a small SQLite file. Keys are derived from the question, so asking the same thing twice reuses a row.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+KEEP_SECONDS = 90 * 24 * 3600  # buttons older than this answer "expired"
+MORE_PREFIX = "m"
+MORE_RE = re.compile(r"m:([A-Za-z0-9_-]{1,32}):([0-9]{1,4})", re.ASCII)
+
+
+class BotState:
+    """Thread-safe key-value store for button keys and refusals, in one SQLite file."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS questions (key TEXT PRIMARY KEY, question TEXT NOT NULL, "
+                         "lang TEXT NOT NULL, created REAL NOT NULL)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS refused (id INTEGER PRIMARY KEY, created REAL NOT NULL)")
+        self._puts = 0
+
+    @staticmethod
+    def key_for(question: str, lang: str) -> str:
+        digest = hashlib.sha256(f"{lang}\x00{question}".encode()).digest()
+        return base64.urlsafe_b64encode(digest[:9]).decode()  # 12 characters
+
+    def put_question(self, question: str, lang: str) -> str:
+        """Remember `question` and return the short key a button can carry."""
+        key = self.key_for(question, lang)
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO questions VALUES (?, ?, ?, ?)", (key, question, lang, time.time()))
+            self._puts += 1
+            if self._puts % 1000 == 0:
+                self._db.execute("DELETE FROM questions WHERE created < ?", (time.time() - KEEP_SECONDS,))
+        return key
+
+    def get_question(self, key: str) -> tuple[str, str] | None:
+        """(question, lang) for a key, or None when unknown or expired."""
+        with self._lock:
+            row = self._db.execute("SELECT question, lang, created FROM questions WHERE key = ?", (key,)).fetchone()
+        if row is None or row[2] < time.time() - KEEP_SECONDS:
+            return None
+        return row[0], row[1]
+
+    def first_refusal(self, ident: int) -> bool:
+        """True the first time `ident` is refused, so each stranger gets one refusal, not one per message."""
+        with self._lock:
+            cur = self._db.execute("INSERT OR IGNORE INTO refused VALUES (?, ?)", (ident, time.time()))
+            return cur.rowcount == 1
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def more_data(key: str, offset: int) -> str:
+    """Callback data of a "more" button: `m:<key>:<offset>` (well under Telegram's 64 bytes)."""
+    return f"{MORE_PREFIX}:{key}:{offset}"
+
+
+def parse_more_data(data: str | None, max_offset: int = 1000) -> tuple[str, int] | None:
+    """(key, offset) from callback data, or None for anything malformed or forged."""
+    match = MORE_RE.fullmatch(data or "")
+    if match is None:
+        return None
+    offset = int(match.group(2))
+    if not 0 < offset <= max_offset:
+        return None
+    return match.group(1), offset

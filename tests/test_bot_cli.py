@@ -1,0 +1,145 @@
+"""`qa-bot serve` as an operator runs it: clean start-up errors, a real process answering through a local
+Bot API server, and a graceful exit on SIGTERM/SIGINT, with the token never printed."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import ROOT
+from fake_bot_api import TOKEN, FakeBotAPI, free_port, visible_text
+
+from qa_bot.cli import cli
+
+
+def invoke(*args: str, env: dict[str, str]):
+    return CliRunner().invoke(cli, ["serve", *args], env=env)
+
+
+def test_serve_without_token_is_a_clean_error(tmp_path: Path) -> None:
+    result = invoke("--backend", "hash", "--index-dir", str(tmp_path / "none"), env={})
+    assert result.exit_code == 1
+    assert "TELEGRAM_BOT_TOKEN is not set" in result.output and "Traceback" not in result.output
+
+
+def test_serve_without_index_is_a_clean_error(tmp_path: Path) -> None:
+    result = invoke("--backend", "hash", "--index-dir", str(tmp_path / "none"), env={"TELEGRAM_BOT_TOKEN": TOKEN})
+    assert result.exit_code == 1
+    assert "Error:" in result.output and "Traceback" not in result.output and TOKEN not in result.output
+    assert not (tmp_path / "none").exists() or not any((tmp_path / "none").iterdir())  # serve never builds one
+
+
+def test_serve_with_mismatched_index_is_a_clean_error(shared_hash_service) -> None:
+    index_dir = str(shared_hash_service.settings.index_dir)
+    result = invoke("--backend", "use", "--index-dir", index_dir, env={"TELEGRAM_BOT_TOKEN": TOKEN})
+    assert result.exit_code == 1 and "Error:" in result.output and "Traceback" not in result.output
+
+
+def test_cli_never_loads_the_telegram_stack_for_other_commands() -> None:
+    code = ("import sys, qa_bot.cli; "
+            "assert not [m for m in sys.modules if m.split('.')[0] in ('telegram', 'aiohttp', 'httpx')]")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=60)
+
+
+def _env(tmp_path: Path, base_url: str, index_dir: Path, token: str = TOKEN, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QA_BOT_", "TELEGRAM_"))}
+    env.update({"TELEGRAM_BOT_TOKEN": token, "QA_BOT_TELEGRAM_BASE_URL": base_url, "QA_BOT_BACKEND": "hash",
+                "QA_BOT_INDEX_DIR": str(index_dir), "QA_BOT_STATE_FILE": str(tmp_path / "state.db"),
+                "QA_BOT_HEALTH_PORT": str(free_port()), "PYTHONPATH": str(ROOT)}, **extra)
+    return env
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_serve_process_answers_and_stops_gracefully(shared_hash_service, tmp_path: Path, sig: int) -> None:
+    async def scenario() -> tuple[int, str]:
+        api = FakeBotAPI(TOKEN)
+        await api.start()
+        env = _env(tmp_path, api.base_url, shared_hash_service.settings.index_dir)
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "qa_bot.cli", "serve", cwd=tmp_path,
+                                                    env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            await api.wait_until(lambda: "getUpdates" in api.methods(), 60)
+            api.message(70, "Wie heißt der nationale Sicherheitsberater der USA?")
+            [reply] = await api.wait_until(lambda: api.sent_to(70), 30)
+            assert "Jake Sullivan" in visible_text(reply.text)
+            proc.send_signal(sig)
+            output, _ = await asyncio.wait_for(proc.communicate(), 30)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+            await api.stop()
+        return proc.returncode, output.decode()
+
+    code, output = asyncio.run(scenario())
+    assert code == 0, output
+    assert "question chat_type=private" in output and "answered=yes" in output and "stopped" in output
+    assert TOKEN not in output and TOKEN.split(":")[1] not in output
+
+
+def test_rejected_token_is_a_clean_error_without_the_token(shared_hash_service, tmp_path: Path) -> None:
+    async def scenario() -> tuple[int, str]:
+        api = FakeBotAPI("999:the-right-token")  # answers 401 to any other token
+        await api.start()
+        env = _env(tmp_path, api.base_url, shared_hash_service.settings.index_dir, QA_BOT_VERBOSE="1")
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "qa_bot.cli", "serve", cwd=tmp_path,
+                                                    env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            output, _ = await asyncio.wait_for(proc.communicate(), 60)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+            await api.stop()
+        return proc.returncode, output.decode()
+
+    code, output = asyncio.run(scenario())
+    assert code == 1, output
+    assert "Telegram rejected the bot token" in output
+    assert TOKEN not in output and TOKEN.split(":")[1] not in output
+
+
+def test_health_port_in_use_is_a_clean_error(shared_hash_service, tmp_path: Path) -> None:
+    import socket
+
+    async def scenario() -> tuple[int, str]:
+        api = FakeBotAPI(TOKEN)
+        await api.start()
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen()
+            port = busy.getsockname()[1]
+            env = _env(tmp_path, api.base_url, shared_hash_service.settings.index_dir, QA_BOT_HEALTH_PORT=str(port))
+            proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "qa_bot.cli", "serve", cwd=tmp_path,
+                                                        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            try:
+                output, _ = await asyncio.wait_for(proc.communicate(), 60)
+            finally:
+                if proc.returncode is None:
+                    proc.kill()
+                    await proc.wait()
+                await api.stop()
+        return proc.returncode, output.decode()
+
+    code, output = asyncio.run(scenario())
+    assert code == 1 and "Set QA_BOT_HEALTH_PORT" in output and "Traceback" not in output, output
+
+
+def test_loadtest_command_drives_the_bot_and_reports(tmp_path: Path) -> None:
+    import json
+
+    from conftest import SEEDS
+
+    result = CliRunner().invoke(cli, ["loadtest", "-n", "3", "-m", "2", "--json", "--backend", "hash",
+                                      "--articles", str(SEEDS), "--index-dir", str(tmp_path / "index")], env={})
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output.strip().splitlines()[-1])
+    assert report["asked"] == 6 and report["replied"] == 6 and report["timed_out"] == 0
+    assert report["answered"] + report["unanswered"] == 6 and report["html_rejected"] == 0
+    assert report["p50_ms"] <= report["p95_ms"] <= report["max_ms"] and report["peak_rss_mib"] > 0
