@@ -101,23 +101,20 @@ class Retriever:
     def rank(self, query: str, qvec: np.ndarray, k: int, mode: str = "fused") -> list[tuple[int, float]]:
         """(passage id, score) best first, near-duplicates removed, at least `k` long when possible."""
         fetch = max(FETCH_MIN, 3 * k)
-        candidates: dict[int, list[float]] = {}
+        lexical_of: dict[int, float] = {}  # candidate id -> normalised BM25 score (0 if BM25 missed it)
         if mode in ("fused", "dense"):
-            scores, ids = self.snapshot.vectors.search(qvec, fetch)
-            for pid, s in zip(ids.tolist(), scores.tolist()):
-                if pid >= 0:
-                    candidates[pid] = [s, 0.0]
+            _, ids = self.snapshot.vectors.search(qvec, fetch)
+            lexical_of.update((pid, 0.0) for pid in ids.tolist() if pid >= 0)
         if mode in ("fused", "bm25"):
             ids, scores, _ = self.snapshot.bm25.top(query, fetch)
-            for pid, s in zip(ids.tolist(), scores.tolist()):
-                candidates.setdefault(pid, [np.nan, 0.0])[1] = s
-        if not candidates:
+            lexical_of.update(zip(ids.tolist(), scores.tolist()))
+        if not lexical_of:
             return []
-        ids = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
+        ids = np.fromiter(lexical_of, dtype=np.int64, count=len(lexical_of))
         vecs = self.snapshot.vectors.vectors(ids)
         # exact dense scores for every candidate, also those only BM25 found
         dense = self.snapshot.granules.dense_scores(ids, vecs, qvec)
-        lexical = np.array([candidates[pid][1] for pid in ids.tolist()], dtype=np.float32)
+        lexical = np.fromiter(lexical_of.values(), dtype=np.float32, count=len(lexical_of))
         if mode == "dense":
             fused = dense
         elif mode == "bm25":
