@@ -21,7 +21,6 @@ from .types import Answer, SearchResult
 MAX_QUESTION_CHARS = 1000  # models read ~128-256 tokens; the rest would only cost time
 FETCH_MIN = 30  # candidates over-fetched from each ranker before fusing
 DUPLICATE_COSINE = 0.93
-DUPLICATE_JACCARD = 0.7
 MODES = ("fused", "dense", "bm25")
 
 
@@ -87,7 +86,7 @@ class Retriever:
         if not page:  # "more" asked past the last relevant passage
             return Answer(query=query, answered=True, results=[], top_score=top, threshold=self.min_score)
         rows = self.snapshot.passages([pid for pid, _ in page])
-        terms = set(self.snapshot.bm25.query_terms(query)) | set(words(query))
+        terms = set(self.snapshot.bm25.query_terms(query)) | set(words(query))  # for highlighting
         results = []
         for rank, (pid, score) in enumerate(page, start=offset + 1):
             row = rows[pid]
@@ -123,34 +122,19 @@ class Retriever:
             w = self.bm25_weight
             fused = (1 - w) * dense + w * lexical
         order = np.argsort(-fused, kind="stable")
-        return _drop_duplicates(ids[order], fused[order], vecs[order], self.snapshot, k)
+        return _drop_duplicates(ids[order], fused[order], vecs[order], k)
 
 
-def _drop_duplicates(ids: np.ndarray, scores: np.ndarray, vecs: np.ndarray, snapshot: IndexSnapshot,
-                     k: int) -> list[tuple[int, float]]:
-    """Keep the best of passages that say the same thing (same vector, or mostly the same words)."""
+def _drop_duplicates(ids: np.ndarray, scores: np.ndarray, vecs: np.ndarray, k: int) -> list[tuple[int, float]]:
+    """Keep the best of passages that say the same thing: the same story syndicated by two outlets, or
+    re-published with a changed date, embeds to (nearly) the same vector."""
     kept: list[int] = []
-    kept_words: list[set[str]] = []
-    out: list[tuple[int, float]] = []
-    texts = snapshot.passages(ids[: 3 * k + 5].tolist())
-    for i, pid in enumerate(ids.tolist()):
-        if len(out) >= k:
+    for i in range(len(ids)):
+        if len(kept) >= k:
             break
-        row = texts.get(pid)
-        toks = set(words(row.text)) if row else set()
-        duplicate = False
-        for j, other in zip(kept, kept_words):
-            if float(vecs[i] @ vecs[j]) >= DUPLICATE_COSINE:
-                duplicate = True
-            elif toks and other and len(toks & other) / len(toks | other) >= DUPLICATE_JACCARD:
-                duplicate = True
-            if duplicate:
-                break
-        if not duplicate:
+        if not kept or float(np.max(vecs[kept] @ vecs[i])) < DUPLICATE_COSINE:
             kept.append(i)
-            kept_words.append(toks)
-            out.append((pid, float(scores[i])))
-    return out
+    return [(int(ids[i]), float(scores[i])) for i in kept]
 
 
 def highlight_span(row: PassageRow, sentence_vectors: np.ndarray | None, qvec: np.ndarray, terms: set[str],
