@@ -23,6 +23,9 @@ from .translit import NameMatcher
 K1 = 1.2
 B = 0.75
 PRUNE_MIN_POSTINGS = 20_000  # below this, scoring every posting is cheaper than pruning
+DENSE_MAX_ROWS = 50_000  # up to this many passages, one dense score array beats sorting the postings
+TERMS_CACHE = 256  # questions whose analysed terms are remembered
+DENSE_SHARE = 0.125  # candidates above this share of all passages: a dense score array beats sorting them
 
 
 class BM25Index:
@@ -38,6 +41,7 @@ class BM25Index:
         n = max(len(ids), 1)
         self.max_idf = math.log(1 + (n - 0 + 0.5) / 0.5)  # a term no passage contains
         self._max_weight_cache: np.ndarray | None = None
+        self._terms_cache: dict[str, tuple[str, ...]] = {}
         self._names: NameMatcher | None = None
 
     # ------------------------------------------------------------------ building
@@ -92,6 +96,17 @@ class BM25Index:
 
     # ------------------------------------------------------------------ querying
     def query_terms(self, question: str) -> list[str]:
+        """`_query_terms`, remembered for the last few questions: a search needs them twice (ranking and
+        highlighting), and the analysis costs about as much as the BM25 scoring itself."""
+        cached = self._terms_cache.get(question)
+        if cached is None:
+            cached = tuple(self._query_terms(question))
+            if len(self._terms_cache) >= TERMS_CACHE:
+                self._terms_cache.pop(next(iter(self._terms_cache)))  # the oldest: dicts keep order
+            self._terms_cache[question] = cached
+        return list(cached)
+
+    def _query_terms(self, question: str) -> list[str]:
         """The question analysed in every corpus language, de-duplicated, order kept. The question's
         own stopwords go first: "what does" in an English question is no evidence against German
         passages, and would otherwise dilute the share that its names match."""
@@ -136,6 +151,8 @@ class BM25Index:
         postings = sum(int(self.indptr[t + 1] - self.indptr[t]) for t in known)
         if len(known) > 1 and postings > PRUNE_MIN_POSTINGS:
             rows, scores = self._top_pruned(known, k)
+        elif len(known) > 1 and len(self.ids) <= DENSE_MAX_ROWS:
+            rows, scores = self._scores_dense(known)
         else:
             rows, scores, ideal = self.scores(question)
         if len(rows) == 0:
@@ -173,7 +190,10 @@ class BM25Index:
         for j, idx in enumerate(order):
             t = known[idx]
             parts.append(self.rows[self.indptr[t]:self.indptr[t + 1]])
-            if j + 1 < len(order) and sum(len(p) for p in parts) < k:
+            opened = sum(len(p) for p in parts)
+            if opened > len(self.ids) * DENSE_SHARE:  # only common words: sorting them costs more
+                return self._top_dense(known, k)
+            if j + 1 < len(order) and opened < k:
                 continue
             cand = np.unique(np.concatenate(parts))
             parts = [cand]
@@ -182,6 +202,23 @@ class BM25Index:
                     len(cand) - k]):
                 break
         return cand.astype(np.int64), scores
+
+    def _scores_dense(self, known: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Like `scores`, summed into one array over all rows: no sort, for small corpora."""
+        acc = np.zeros(len(self.ids), dtype=np.float64)
+        for t in known:  # a term's postings hold each row once, so fancy-index += is exact
+            acc[self.rows[self.indptr[t]:self.indptr[t + 1]]] += self.weights[self.indptr[t]:self.indptr[t + 1]]
+        rows = np.flatnonzero(acc)
+        return rows, acc[rows].astype(np.float32)
+
+    def _top_dense(self, known: list[int], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The k best rows from one dense score array: bounded by a pass over all rows, no sort."""
+        acc = np.zeros(len(self.ids), dtype=np.float64)
+        for t in known:
+            acc[self.rows[self.indptr[t]:self.indptr[t + 1]]] += self.weights[self.indptr[t]:self.indptr[t + 1]]
+        rows = np.argpartition(-acc, k - 1)[:k] if len(acc) > k else np.arange(len(acc))
+        rows = np.sort(rows[acc[rows] > 0])
+        return rows, acc[rows].astype(np.float32)
 
     def _score_rows(self, rows: np.ndarray, known: list[int]) -> np.ndarray:
         """Exact BM25 scores of `rows` (ascending), by binary search in each term's postings."""

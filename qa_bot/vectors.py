@@ -14,11 +14,16 @@ import numpy as np
 
 from .errors import IndexCorruptError
 
-# Above this many vectors an exact scan costs more than the model's forward pass (see `qa-bot bench`).
-HNSW_THRESHOLD = 50_000
-HNSW_M = 32
+# Measured with `qa-bot bench` on 2 cores (docs/README-bench.md): one exact scan of 384-d vectors costs
+# ~0.2 ms at 5k vectors but ~1.2 ms at 10k and ~7 ms at 50k (the matrix no longer fits in cache), so
+# an HNSW graph from 8k vectors on.
+HNSW_THRESHOLD = 8_000
+# M=16 keeps 1M 384-d vectors within 2 GiB (links add ~130 B/vector, against ~260 B at M=32) and builds
+# faster. efConstruction below 80 cost recall that no efSearch won back; efSearch 256 is what recall@10
+# >= 0.95 against exact needed on the bench's hard clustered data at 100k and 1M (~1 ms a search).
+HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 80
-HNSW_EF_SEARCH = 96
+HNSW_EF_SEARCH = 256
 
 
 class VectorStore(Protocol):
@@ -57,7 +62,7 @@ class FaissVectorStore:
 
     @classmethod
     def build(cls, ids: np.ndarray, vectors: np.ndarray, dim: int, index_type: str = "auto"
-              ) -> "FaissVectorStore":
+              ) -> FaissVectorStore:
         faiss = _faiss()
         if index_type == "auto":
             index_type = choose_index_type(len(ids))
@@ -73,13 +78,15 @@ class FaissVectorStore:
         if len(ids):
             if index_type == "hnsw" and len(ids) > 10_000:
                 faiss.omp_set_num_threads(os.cpu_count() or 1)  # building: use every core
-            index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32),
-                               np.ascontiguousarray(ids, dtype=np.int64))
-            faiss.omp_set_num_threads(1)
+            try:
+                index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32),
+                                   np.ascontiguousarray(ids, dtype=np.int64))
+            finally:
+                faiss.omp_set_num_threads(1)
         return cls(index, index_type)
 
     @classmethod
-    def load(cls, path: Path, index_type: str) -> "FaissVectorStore":
+    def load(cls, path: Path, index_type: str) -> FaissVectorStore:
         faiss = _faiss()
         try:
             index = faiss.read_index(str(path))

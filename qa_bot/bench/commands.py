@@ -1,0 +1,72 @@
+"""The `qa-bot bench` command. Imports only click at import time: the bench modules, models, FAISS and
+matplotlib load when the command runs, so registering it costs the rest of the CLI nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+def _sizes(value: str | None) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    out = []
+    for part in value.replace(",", " ").split():
+        part = part.lower().replace("_", "")
+        scale = 1_000_000 if part.endswith("m") else 1_000 if part.endswith("k") else 1
+        out.append(int(float(part.rstrip("mk")) * scale))
+    return tuple(out)
+
+
+@click.command()
+@click.option("--quick", is_flag=True, help="A small run that finishes within about a minute.")
+@click.option("--backend", "backends", multiple=True,
+              type=click.Choice(["sentence-transformers", "use", "hash"]),
+              help="Backend to measure (repeatable) [default: sentence-transformers and use].")
+@click.option("--sizes", help="Corpus sizes for the scale part, e.g. '10k,100k,1m'; '0' skips it "
+                              "[default: 10k,100k,1m; quick: 10k].")
+@click.option("--questions", type=click.IntRange(1, 5000), help="Questions for the latency part "
+                                                                "[default 300; quick 40].")
+@click.option("--cold-runs", type=click.IntRange(1, 50), help="Fresh `qa-bot ask` processes [default 7; quick 1].")
+@click.option("--scale-only", is_flag=True, help="Only the scale part (no model is loaded).")
+@click.option("--articles", "articles", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Articles folder to bench on instead of XQuAD's German paragraphs.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("bench-results"),
+              show_default=True, help="Folder for bench.json and bench-latency.png.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of tables.")
+@click.option("--markdown", "from_json", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Measure nothing: print the README tables of a bench.json and redraw its chart next to it.")
+def bench(quick: bool, backends: tuple[str, ...], sizes: str | None, questions: int | None,
+          cold_runs: int | None, scale_only: bool, articles: Path | None, out_dir: Path, as_json: bool,
+          from_json: Path | None) -> None:
+    """Measure per-question latency against the model's floor, cold start, memory, indexing throughput
+    and search at 10k-1M passages on this machine; writes a table, JSON and a PNG chart."""
+    import json
+
+    from .report import format_markdown, format_table, write_chart, write_json
+
+    if from_json is not None:
+        result = json.loads(from_json.read_text("utf-8"))
+        write_chart(result, from_json.with_name("bench-latency.png"))
+        click.echo(format_markdown(result))
+        return
+    from .run import run_bench
+
+    parsed = _sizes(sizes)
+    if parsed is not None:
+        parsed = tuple(n for n in parsed if n > 0)
+
+    def echo(msg: str) -> None:
+        click.echo(msg, err=True)
+
+    chosen = [] if scale_only else (list(backends) or ["sentence-transformers", "use"])
+    result = run_bench(chosen, quick, parsed, articles=articles,
+                       questions=questions, cold_runs=cold_runs, echo=echo, progress=not as_json)
+    write_json(result, out_dir / "bench.json")
+    charted = write_chart(result, out_dir / "bench-latency.png")
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False, default=str))
+        return
+    click.echo(format_table(result))
+    click.echo(f"\nWrote {out_dir / 'bench.json'}" + (f" and {out_dir / 'bench-latency.png'}" if charted else ""))
