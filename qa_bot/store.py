@@ -34,11 +34,12 @@ from .ingest import Document, split_document
 from .types import DocumentInfo, IndexReport, Source
 from .vectors import FaissVectorStore
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
 FILE_KINDS = {"db": "passages-{}.sqlite", "faiss": "vectors-{}.faiss", "bm25": "bm25-{}.npz",
               "granules": "granules-{}.npz"}
 LOCK = ".lock"
+ROW_CACHE_SIZE = 20_000
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -122,6 +123,7 @@ class IndexSnapshot:
         self.granules = Granules.load(self.index_dir / files["granules"])
         self._db_path = db_path
         self._local = threading.local()
+        self._row_cache: dict[int, PassageRow] = {}
         try:
             count = self._db().execute("SELECT count(*) FROM passages").fetchone()[0]
         except sqlite3.DatabaseError as exc:
@@ -154,8 +156,18 @@ class IndexSnapshot:
         return conn
 
     def passages(self, ids: Sequence[int]) -> dict[int, PassageRow]:
-        if not ids:
-            return {}
+        """Rows of `ids`, cached: a snapshot never changes, and popular passages come back often."""
+        out = {int(i): self._row_cache[int(i)] for i in ids if int(i) in self._row_cache}
+        missing = [int(i) for i in ids if int(i) not in out]
+        if missing:
+            if len(self._row_cache) > ROW_CACHE_SIZE:
+                self._row_cache.clear()
+            fetched = self._fetch(missing)
+            self._row_cache.update(fetched)
+            out.update(fetched)
+        return out
+
+    def _fetch(self, ids: Sequence[int]) -> dict[int, PassageRow]:
         marks = ",".join("?" * len(ids))
         rows = self._db().execute(
             f"""SELECT p.id, p.text, p.sentences, p.paragraph, d.doc_id, d.title, d.path,
