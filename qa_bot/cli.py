@@ -220,14 +220,12 @@ def settings_(markdown: bool) -> None:
         click.echo(f"{s.env:<28} {shown!s:<30} {s.help.split('.')[0]}")
 
 
+# The bot and the bench register their commands here; their modules import the heavy parts lazily.
+from .bench.commands import bench  # noqa: E402
 from .bot.commands import loadtest, serve  # noqa: E402
 
-cli.add_command(serve)
-cli.add_command(loadtest)
-
-from .bench.commands import bench  # noqa: E402
-
-cli.add_command(bench)
+for _command in (serve, loadtest, bench):
+    cli.add_command(_command)
 
 
 def main() -> None:
