@@ -33,7 +33,7 @@ def _settings(**overrides: Any):
     return load_settings(**overrides)
 
 
-def _service(build_if_missing: bool, quiet: bool = False, **overrides: Any):
+def _service(build_if_missing: bool, quiet: bool = False, load_model: bool = True, **overrides: Any):
     from .service import QAService
 
     service = QAService(_settings(**overrides))
@@ -43,7 +43,7 @@ def _service(build_if_missing: bool, quiet: bool = False, **overrides: Any):
             click.echo(f"No index yet: built one from {service.settings.articles_dir}/ "
                        f"({report.passages_total} passages).", err=True)
 
-    service.open(build_if_missing=build_if_missing, on_built=built)
+    service.open(build_if_missing=build_if_missing, on_built=built, load_model=load_model)
     return service
 
 
@@ -121,7 +121,7 @@ def sources(as_json: bool, **overrides: Any) -> None:
     """List the indexed articles with their passage counts."""
     from .render import render_sources_text
 
-    service = _service(build_if_missing=False, **overrides)
+    service = _service(build_if_missing=False, load_model=False, **overrides)
     docs = service.sources()
     if as_json:
         click.echo(json.dumps([d.__dict__ for d in docs], ensure_ascii=False))

@@ -29,6 +29,7 @@ class QAService:
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
         self._embedder = embedder
+        self._snapshot: IndexSnapshot | None = None
         self._retriever: Retriever | None = None
         self._reload_lock = threading.Lock()
 
@@ -47,18 +48,22 @@ class QAService:
 
     @property
     def retriever(self) -> Retriever:
-        if self._retriever is None:
-            self.open()
-        assert self._retriever is not None
-        return self._retriever
+        retriever = self._retriever
+        if retriever is None or retriever.snapshot is not self.snapshot:
+            retriever = self._retriever = Retriever(self.snapshot, self.embedder, self.settings.min_score)
+        return retriever
 
     @property
     def snapshot(self) -> IndexSnapshot:
-        return self.retriever.snapshot
+        if self._snapshot is None:
+            self.open(load_model=False)
+        assert self._snapshot is not None
+        return self._snapshot
 
-    def open(self, build_if_missing: bool = False,
-             on_built: Callable[[IndexReport], None] | None = None) -> None:
-        """Load the index; with `build_if_missing`, first build it from the articles folder."""
+    def open(self, build_if_missing: bool = False, on_built: Callable[[IndexReport], None] | None = None,
+             load_model: bool = True) -> None:
+        """Load the index (and the model, unless `load_model` is False: listing sources needs none);
+        with `build_if_missing`, first build it from the articles folder."""
         s = self.settings
         try:
             read_manifest(s.index_dir)
@@ -68,8 +73,9 @@ class QAService:
             report = self.index()
             if on_built is not None:
                 on_built(report)
-        snapshot = IndexSnapshot.open(s.index_dir, s.backend, s.model_name)
-        self._retriever = Retriever(snapshot, self.embedder, s.min_score)
+        self._snapshot = IndexSnapshot.open(s.index_dir, s.backend, s.model_name)
+        if load_model:
+            self._retriever = Retriever(self._snapshot, self.embedder, s.min_score)
 
     def index(self, paths: Sequence[Path] | None = None, rebuild: bool = False, progress: bool = False,
               on_stage: Callable[[str], None] | None = None) -> IndexReport:
@@ -78,24 +84,26 @@ class QAService:
         docs = load_articles(list(paths) if paths else [s.articles_dir])
         report = build_index(s.index_dir, docs, self.embedder, s.max_passage_chars, rebuild=rebuild,
                              progress=progress, on_stage=on_stage)
-        if self._retriever is not None:
+        if self._snapshot is not None:
             self.reload_if_changed()
         return report
 
     def reload_if_changed(self) -> bool:
         """Switch to a newer index generation on disk, if there is one. True when it switched."""
         with self._reload_lock:
-            current = self._retriever
+            current = self._snapshot
             manifest = read_manifest(self.settings.index_dir)
-            if current is not None and manifest["generation"] == current.snapshot.generation:
+            if current is not None and manifest["generation"] == current.generation:
                 return False
             s = self.settings
             snapshot = IndexSnapshot.open(s.index_dir, s.backend, s.model_name)
-            self._retriever = Retriever(snapshot, self.embedder, s.min_score)
+            if self._embedder is not None:  # swap both in one step for searches already running
+                self._retriever = Retriever(snapshot, self._embedder, s.min_score)
+            self._snapshot = snapshot
             log.info("loaded index generation %s (%d passages)", snapshot.generation, len(snapshot.vectors))
             if current is not None:
                 with contextlib.suppress(Exception):
-                    current.snapshot.close()
+                    current.close()
             return True
 
     # -------------------------------------------------------------- questions
