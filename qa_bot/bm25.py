@@ -10,6 +10,7 @@ matches only its names and numbers, and gets a small fraction.
 from __future__ import annotations
 
 import math
+import threading
 from array import array
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -42,6 +43,7 @@ class BM25Index:
         self.max_idf = math.log(1 + (n - 0 + 0.5) / 0.5)  # a term no passage contains
         self._max_weight_cache: np.ndarray | None = None
         self._terms_cache: dict[str, tuple[str, ...]] = {}
+        self._cache_lock = threading.Lock()
         self._names: NameMatcher | None = None
 
     # ------------------------------------------------------------------ building
@@ -101,9 +103,10 @@ class BM25Index:
         cached = self._terms_cache.get(question)
         if cached is None:
             cached = tuple(self._query_terms(question))
-            if len(self._terms_cache) >= TERMS_CACHE:
-                self._terms_cache.pop(next(iter(self._terms_cache)))  # the oldest: dicts keep order
-            self._terms_cache[question] = cached
+            with self._cache_lock:  # searches run in several threads (the bot's pool)
+                if len(self._terms_cache) >= TERMS_CACHE:
+                    self._terms_cache.pop(next(iter(self._terms_cache)), None)  # the oldest: dicts keep order
+                self._terms_cache[question] = cached
         return list(cached)
 
     def _query_terms(self, question: str) -> list[str]:

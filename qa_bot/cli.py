@@ -70,15 +70,19 @@ def cli() -> None:
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--rebuild", is_flag=True, help="Re-embed every article instead of only new or changed ones.")
+@click.option("--prune", is_flag=True,
+              help="With PATHS: also remove indexed articles that are not under PATHS.")
 @click.option("--json", "as_json", is_flag=True, help="Print what changed as one JSON object.")
 @_service_options
-def index(paths: tuple[Path, ...], rebuild: bool, as_json: bool, **overrides: Any) -> None:
-    """Build or update the index from PATHS (files or folders; default: the articles folder)."""
+def index(paths: tuple[Path, ...], rebuild: bool, prune: bool, as_json: bool, **overrides: Any) -> None:
+    """Build or update the index from the articles folder (removed articles disappear), or add and
+    update the articles under PATHS (files or folders)."""
     from .service import QAService
 
     service = QAService(_settings(**overrides))
     stage = None if as_json else (lambda msg: click.echo(msg + " …", err=True))
-    report = service.index(list(paths) or None, rebuild=rebuild, progress=not as_json, on_stage=stage)
+    report = service.index(list(paths) or None, rebuild=rebuild, progress=not as_json, on_stage=stage,
+                           prune=True if prune else None)
     if as_json:
         click.echo(json.dumps(report.to_json(), ensure_ascii=False))
         return
@@ -211,13 +215,20 @@ def settings_(markdown: bool) -> None:
     if markdown:
         click.echo(settings_table_markdown())
         return
+    from .embed import model_identity
+    from .retrieve import calibration_for
+
     current = load_settings()
     for s in SETTINGS:
         value = getattr(current, s.name)
         shown = "***" if (s.secret and value) else value
         if isinstance(shown, frozenset):
             shown = ",".join(map(str, sorted(shown)))
-        click.echo(f"{s.env:<28} {shown!s:<30} {s.help.split('.')[0]}")
+        if s.name == "min_score" and value is None:
+            name = model_identity(current.model_name) if current.backend == "sentence-transformers" else \
+                current.model_name
+            shown = f"auto ({calibration_for(name).min_score})"
+        click.echo(f"{s.env:<28} {shown!s:<30} {s.help.split('. ')[0].rstrip('.')}")
 
 
 # The bot and the bench register their commands here; their modules import the heavy parts lazily.

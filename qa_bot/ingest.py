@@ -77,7 +77,9 @@ def _split_front_matter(text: str) -> tuple[dict, str]:
     try:
         meta = yaml.safe_load(match.group(1)) or {}
     except yaml.YAMLError as exc:
-        raise ArticlesError(f"Front matter is not valid YAML: {exc}") from None
+        where = getattr(exc, "problem_mark", None)
+        line = f" (line {where.line + 2})" if where is not None else ""
+        raise ArticlesError(f"front matter is not valid YAML{line}: {getattr(exc, 'problem', None) or exc}") from None
     if not isinstance(meta, dict):
         raise ArticlesError("Front matter must be a mapping of keys such as title and url.")
     return meta, text[match.end():]
@@ -107,13 +109,20 @@ def _sidecar(path: Path) -> tuple[dict, bytes]:
 def read_article(path: Path, root: Path) -> Document:
     """Read one article with its metadata (front matter beats sidecar beats derived values)."""
     raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("latin-1")
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text = raw.decode("utf-16")
+    else:
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise ArticlesError(f"{path}: not UTF-8 text. Convert it, e.g. with: "
+                                f"iconv -f latin1 -t utf-8 {path}") from None
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     side_meta, side_raw = _sidecar(path)
-    front_meta, body = _split_front_matter(text)
+    try:
+        front_meta, body = _split_front_matter(text)
+    except ArticlesError as exc:
+        raise ArticlesError(f"{path}: {exc}") from None
     meta = {**side_meta, **front_meta}
     rel = path.relative_to(root).with_suffix("").as_posix()
     return make_document(

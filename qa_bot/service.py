@@ -7,7 +7,6 @@ retriever in one assignment, so a search in flight finishes on the snapshot it s
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -78,12 +77,15 @@ class QAService:
             self._retriever = Retriever(self._snapshot, self.embedder, s.min_score)
 
     def index(self, paths: Sequence[Path] | None = None, rebuild: bool = False, progress: bool = False,
-              on_stage: Callable[[str], None] | None = None) -> IndexReport:
-        """Index the articles under `paths` (default: the articles folder), incrementally."""
+              on_stage: Callable[[str], None] | None = None, prune: bool | None = None) -> IndexReport:
+        """Index the articles under `paths` (default: the articles folder), incrementally. Articles no
+        longer there are removed when indexing the articles folder, or with `prune=True`; explicit paths
+        otherwise only add and update."""
         s = self.settings
         docs = load_articles(list(paths) if paths else [s.articles_dir])
         report = build_index(s.index_dir, docs, self.embedder, s.max_passage_chars, rebuild=rebuild,
-                             progress=progress, on_stage=on_stage)
+                             progress=progress, on_stage=on_stage,
+                             prune=(not paths) if prune is None else prune)
         if self._snapshot is not None:
             self.reload_if_changed()
         return report
@@ -100,10 +102,9 @@ class QAService:
             if self._embedder is not None:  # swap both in one step for searches already running
                 self._retriever = Retriever(snapshot, self._embedder, s.min_score)
             self._snapshot = snapshot
+            # The old snapshot is not closed: searches in flight may still use it. It closes its database
+            # when the last of them lets go of it.
             log.info("loaded index generation %s (%d passages)", snapshot.generation, len(snapshot.vectors))
-            if current is not None:
-                with contextlib.suppress(Exception):
-                    current.close()
             return True
 
     # -------------------------------------------------------------- questions

@@ -122,13 +122,12 @@ class IndexSnapshot:
         self.bm25 = BM25Index.load(self.index_dir / files["bm25"])
         self.granules = Granules.load(self.index_dir / files["granules"])
         self._db_path = db_path
-        self._local = threading.local()
+        # One connection, opened now and shared by all threads under a lock: it keeps the file readable
+        # even after a later build has deleted this generation (a reader that is two builds behind).
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = _connect(db_path, readonly=True)
         self._row_cache: dict[int, PassageRow] = {}
-        try:
-            count = self._db().execute("SELECT count(*) FROM passages").fetchone()[0]
-        except sqlite3.DatabaseError as exc:
-            raise IndexCorruptError(f"The passage store {db_path} cannot be read ({exc}). "
-                                    "Rebuild the index with: qa-bot index --rebuild") from None
+        count = self._query("SELECT count(*) FROM passages")[0][0]
         expected = manifest.get("passages")
         if not (count == len(self.vectors) == len(self.bm25) == len(self.granules) == expected):
             raise IndexCorruptError(
@@ -150,30 +149,42 @@ class IndexSnapshot:
         return self.manifest["generation"]
 
     def _db(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:  # one read-only connection per thread: the bot searches from a pool
-            conn = self._local.conn = _connect(self._db_path, readonly=True)
-        return conn
+        if self._conn is None:
+            raise IndexCorruptError(f"The index generation in {self.index_dir}/ was closed; reload it.")
+        return self._conn
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        try:
+            with self._lock:
+                return self._db().execute(sql, params).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise IndexCorruptError(f"The passage store {self._db_path} cannot be read ({exc}). "
+                                    "Rebuild the index with: qa-bot index --rebuild") from None
 
     def passages(self, ids: Sequence[int]) -> dict[int, PassageRow]:
         """Rows of `ids`, cached: a snapshot never changes, and popular passages come back often."""
-        out = {int(i): self._row_cache[int(i)] for i in ids if int(i) in self._row_cache}
+        cache = self._row_cache
+        out = {}
+        for i in ids:
+            row = cache.get(int(i))
+            if row is not None:
+                out[int(i)] = row
         missing = [int(i) for i in ids if int(i) not in out]
         if missing:
-            if len(self._row_cache) > ROW_CACHE_SIZE:
-                self._row_cache.clear()
             fetched = self._fetch(missing)
+            if len(cache) > ROW_CACHE_SIZE:
+                self._row_cache = {}  # replaced, not cleared: other threads keep reading the old one
             self._row_cache.update(fetched)
             out.update(fetched)
         return out
 
     def _fetch(self, ids: Sequence[int]) -> dict[int, PassageRow]:
         marks = ",".join("?" * len(ids))
-        rows = self._db().execute(
+        rows = self._query(
             f"""SELECT p.id, p.text, p.sentences, p.paragraph, d.doc_id, d.title, d.path,
                        d.url, d.outlet, d.published
                 FROM passages p JOIN documents d USING (doc_id) WHERE p.id IN ({marks})""",
-            [int(i) for i in ids]).fetchall()
+            [int(i) for i in ids])
         out = {}
         for pid, text, sents, para, doc_id, title, path, url, outlet, published in rows:
             out[pid] = PassageRow(pid, text, [tuple(s) for s in json.loads(sents)],
@@ -181,16 +192,16 @@ class IndexSnapshot:
         return out
 
     def documents(self) -> list[DocumentInfo]:
-        rows = self._db().execute(
+        rows = self._query(
             """SELECT d.doc_id, d.title, d.path, d.url, d.outlet, d.published, count(p.id)
                FROM documents d LEFT JOIN passages p USING (doc_id) GROUP BY d.doc_id ORDER BY d.doc_id""")
         return [DocumentInfo(*row) for row in rows]
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
 
 # ---------------------------------------------------------------------------------- building
@@ -220,9 +231,10 @@ def _fsync(path: Path) -> None:
 
 def build_index(index_dir: Path, documents: Sequence[Document], embedder: Embedder, max_passage_chars: int,
                 rebuild: bool = False, progress: bool = False, index_type: str = "auto",
-                on_stage: Callable[[str], None] | None = None) -> IndexReport:
+                on_stage: Callable[[str], None] | None = None, prune: bool = True) -> IndexReport:
     """Bring the index in `index_dir` up to date with `documents`: embed only new or changed articles,
-    drop removed ones, then switch to the new generation atomically."""
+    drop the indexed articles not among `documents` (unless `prune` is False: adding a few files), then
+    switch to the new generation atomically."""
     started = time.perf_counter()
     index_dir = Path(index_dir)
     try:
@@ -245,7 +257,7 @@ def build_index(index_dir: Path, documents: Sequence[Document], embedder: Embedd
             except QABotError:
                 old = None  # damaged: build from scratch, the articles are the source of truth
         report = _build(index_dir, documents, embedder, max_passage_chars, old, old_manifest, progress,
-                        index_type, on_stage)
+                        index_type, on_stage, prune)
         if old is not None:
             old.close()
     report.seconds = time.perf_counter() - started
@@ -254,7 +266,7 @@ def build_index(index_dir: Path, documents: Sequence[Document], embedder: Embedd
 
 def _build(index_dir: Path, documents: Sequence[Document], embedder: Embedder, max_chars: int,
            old: IndexSnapshot | None, old_manifest: dict | None, progress: bool, index_type: str,
-           on_stage: Callable[[str], None] | None) -> IndexReport:
+           on_stage: Callable[[str], None] | None, prune: bool = True) -> IndexReport:
     stage = on_stage or (lambda _msg: None)
     report = IndexReport()
     old_hashes: dict[str, str] = {}
@@ -268,7 +280,7 @@ def _build(index_dir: Path, documents: Sequence[Document], embedder: Embedder, m
             report.changed.append(doc_id)
         else:
             report.unchanged.append(doc_id)
-    report.removed = sorted(set(old_hashes) - set(new_docs))
+    report.removed = sorted(set(old_hashes) - set(new_docs)) if prune else []
     if old is not None and not report.modified:
         report.passages_total = len(old.vectors)
         report.index_type = old.vectors.index_type
@@ -304,6 +316,7 @@ def _build(index_dir: Path, documents: Sequence[Document], embedder: Embedder, m
                  for pid, p in zip(new_ids, new_passages)])
         report.passages_embedded = len(new_passages)
         rows = conn.execute("SELECT id, doc_id, paragraph, text, lang FROM passages ORDER BY id").fetchall()
+        documents_total = conn.execute("SELECT count(*) FROM documents").fetchone()[0]
         conn.execute("VACUUM")
         conn.close()
         all_ids = np.array([r[0] for r in rows], dtype=np.int64)
@@ -331,7 +344,7 @@ def _build(index_dir: Path, documents: Sequence[Document], embedder: Embedder, m
             "previous_generation": old_manifest.get("generation") if old_manifest else None,
             "backend": embedder.backend, "model": embedder.model_name, "dim": dim, "metric": "inner_product",
             "normalized": True, "index_type": store.index_type, "passages": len(all_ids),
-            "documents": len(new_docs), "max_passage_chars": max_chars, "files": files,
+            "documents": documents_total, "max_passage_chars": max_chars, "files": files,
             "previous_files": old_manifest.get("files") if old_manifest else None,
             "versions": _versions(embedder.backend),
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -60,6 +60,8 @@ class NameMatcher:
         if len(word) < MIN_LENGTH or not _CYRILLIC_WORD.match(word):
             return None
         latin = transliterate(word)
+        if len(latin) < 3:  # "ъъъъъ" transliterates to nothing
+            return None
         grams = _trigrams(latin)
         counts: dict[int, int] = defaultdict(int)
         for gram in grams:

@@ -87,7 +87,7 @@ def test_wrong_paths_and_bad_metadata_are_clear_errors(tmp_path):
     with pytest.raises(ArticlesError, match="No .txt or .md articles found"):
         load_articles([tmp_path / "empty"])
     write(tmp_path / "bad" / "x.md", "---\ntitle: [unclosed\n---\nText.")
-    with pytest.raises(ArticlesError, match="Front matter is not valid YAML"):
+    with pytest.raises(ArticlesError, match=r"x.md: front matter is not valid YAML \(line 2\)"):
         load_articles([tmp_path / "bad"])
     write(tmp_path / "pdf" / "x.pdf", "%PDF")
     with pytest.raises(ArticlesError, match="is not a .txt or .md article"):
@@ -99,3 +99,14 @@ def test_language_is_detected_per_article(tmp_path):
     write(tmp_path / "ru.txt", "Войска были переброшены в регион, сообщили официальные лица.")
     en, ru = load_articles([tmp_path])
     assert (en.lang, ru.lang) == ("en", "ru")
+
+
+def test_encodings(tmp_path):
+    write(tmp_path / "ok" / "a.txt", "x")
+    (tmp_path / "ok" / "u16.txt").write_bytes("Ein Artikel in UTF-16. Mit Umlauten: äöü.".encode("utf-16"))
+    docs = load_articles([tmp_path / "ok"])
+    assert docs[1].body == "Ein Artikel in UTF-16. Mit Umlauten: äöü."
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "l1.txt").write_bytes("Gr\xfc\xdfe".encode("latin-1"))
+    with pytest.raises(ArticlesError, match=r"l1.txt: not UTF-8 text. Convert it, e.g. with: iconv"):
+        load_articles([tmp_path / "bad"])

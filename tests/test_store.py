@@ -179,3 +179,32 @@ def test_concurrent_indexers_are_refused(articles, tmp_path):
         fcntl.flock(fh, fcntl.LOCK_EX)
         with pytest.raises(QABotError, match="Another `qa-bot index` is updating"):
             service.index(rebuild=True)
+
+
+def test_explicit_paths_add_without_removing_unless_pruned(articles, tmp_path):
+    service = make_service(articles, tmp_path / "index")
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "neu.txt").write_text("Ein neuer Artikel über den Eiffelturm in Paris.", "utf-8")
+    report = service.index([extra])
+    assert (report.added, report.removed) == (["neu"], [])
+    assert len(service.sources()) == 3 and service.snapshot.manifest["documents"] == 3
+    report = service.index([extra], prune=True)
+    assert report.removed == ["000_a9b13bc05b2b618c", "002_eaf006b3a9e755d3"]
+    assert [d.doc_id for d in service.sources()] == ["neu"]
+
+
+def test_reader_two_builds_behind_still_reads(articles, tmp_path):
+    import threading
+
+    reader = make_service(articles, tmp_path / "index")
+    writer = make_service(articles, tmp_path / "index")
+    for name in ("a", "b"):  # two builds: the reader's generation files are deleted
+        (articles / f"{name}.txt").write_text(f"Artikel {name}.", "utf-8")
+        writer.index()
+    out = {}
+    thread = threading.Thread(target=lambda: out.setdefault("answer", reader.search(QUESTION)))
+    thread.start()
+    thread.join()
+    assert out["answer"].answered
+    assert reader.reload_if_changed() and len(reader.sources()) == 4
