@@ -12,19 +12,8 @@ import click
 
 from . import __version__
 from .errors import QABotError
+from .options import service_options
 
-GLOBAL_OPTIONS = ("backend", "model", "index_dir", "articles_dir")
-
-
-def _service_options(func):
-    func = click.option("--articles", "articles_dir", type=click.Path(path_type=Path),
-                        help="Articles folder [env QA_BOT_ARTICLES_DIR, default seeds/].")(func)
-    func = click.option("--index-dir", type=click.Path(path_type=Path),
-                        help="Index folder [env QA_BOT_INDEX_DIR, default embeddings/].")(func)
-    func = click.option("--model", help="Model name or path [env QA_BOT_MODEL].")(func)
-    func = click.option("--backend", type=click.Choice(["sentence-transformers", "use", "hash"]),
-                        help="Embedding backend [env QA_BOT_BACKEND].")(func)
-    return func
 
 
 def _settings(**overrides: Any):
@@ -73,7 +62,7 @@ def cli() -> None:
 @click.option("--prune", is_flag=True,
               help="With PATHS: also remove indexed articles that are not under PATHS.")
 @click.option("--json", "as_json", is_flag=True, help="Print what changed as one JSON object.")
-@_service_options
+@service_options
 def index(paths: tuple[Path, ...], rebuild: bool, prune: bool, as_json: bool, **overrides: Any) -> None:
     """Build or update the index from the articles folder (removed articles disappear), or add and
     update the articles under PATHS (files or folders)."""
@@ -103,7 +92,7 @@ def index(paths: tuple[Path, ...], rebuild: bool, prune: bool, as_json: bool, **
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--mode", type=click.Choice(["fused", "dense", "bm25"]), default="fused", show_default=True,
               help="Retriever to use.")
-@_service_options
+@service_options
 def ask(question: str, top_k: int | None, as_json: bool, mode: str, **overrides: Any) -> None:
     """Answer QUESTION with quoted passages (builds the index on first use)."""
     from .render import render_answer_text
@@ -120,7 +109,7 @@ def ask(question: str, top_k: int | None, as_json: bool, mode: str, **overrides:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
-@_service_options
+@service_options
 def sources(as_json: bool, **overrides: Any) -> None:
     """List the indexed articles with their passage counts."""
     from .render import render_sources_text
@@ -135,7 +124,7 @@ def sources(as_json: bool, **overrides: Any) -> None:
 
 @cli.command()
 @click.option("-k", "--top-k", type=click.IntRange(1, 50), help="Passages per answer.")
-@_service_options
+@service_options
 def repl(top_k: int | None, **overrides: Any) -> None:
     """Ask questions interactively (line editing, history, /help for commands)."""
     from .repl import run_repl
@@ -153,7 +142,7 @@ def repl(top_k: int | None, **overrides: Any) -> None:
 @click.option("--retrievers", default="bm25,dense,fused", show_default=True, help="Retrievers to compare.")
 @click.option("--limit", type=int, help="Use only the first N XQuAD questions per language (quick runs).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@_service_options
+@service_options
 def eval_(questions: Path | None, xquad: Path | None, langs: str, retrievers: str, limit: int | None,
           as_json: bool, **overrides: Any) -> None:
     """Measure retrieval quality: hit@k/MRR/abstention on a question file, Recall@k on XQuAD."""
@@ -184,7 +173,7 @@ def eval_(questions: Path | None, xquad: Path | None, langs: str, retrievers: st
 @click.option("--target-answered", type=click.FloatRange(0, 1), default=0.95, show_default=True,
               help="Share of answerable questions that must still be answered.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@_service_options
+@service_options
 def calibrate(xquad: Path, langs: str, limit: int | None, target_answered: float, as_json: bool,
               **overrides: Any) -> None:
     """Measure the abstention threshold (QA_BOT_MIN_SCORE) for the configured model on XQuAD."""

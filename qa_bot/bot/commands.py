@@ -3,25 +3,15 @@ so importing this module (which `qa_bot.cli` does) costs nothing for `qa-bot ask
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
 
-
-def _options(func):
-    func = click.option("--articles", "articles_dir", type=click.Path(path_type=Path),
-                        help="Articles folder [env QA_BOT_ARTICLES_DIR].")(func)
-    func = click.option("--index-dir", type=click.Path(path_type=Path),
-                        help="Index folder [env QA_BOT_INDEX_DIR].")(func)
-    func = click.option("--model", help="Model name or path [env QA_BOT_MODEL].")(func)
-    func = click.option("--backend", type=click.Choice(["sentence-transformers", "use", "hash"]),
-                        help="Embedding backend [env QA_BOT_BACKEND].")(func)
-    return func
+from ..options import service_options
 
 
 @click.command()
-@_options
+@service_options
 def serve(**overrides: Any) -> None:
     """Run the Telegram bot (long polling, or webhook when QA_BOT_WEBHOOK_URL is set) until SIGTERM."""
     import logging
@@ -51,7 +41,7 @@ def serve(**overrides: Any) -> None:
               help="Questions per user, asked one after another.")
 @click.option("--timeout", type=float, default=300.0, show_default=True, help="Give up after this many seconds.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@_options
+@service_options
 def loadtest(users: int, questions: int, timeout: float, as_json: bool, **overrides: Any) -> None:
     """Benchmark: N users x M questions through a local fake Bot API server (127.0.0.1 only)."""
     import json
