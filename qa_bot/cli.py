@@ -15,7 +15,6 @@ from .errors import QABotError
 from .options import service_options
 
 
-
 def _settings(**overrides: Any):
     from .settings import load_settings
 
