@@ -83,21 +83,28 @@ def test_serve_process_answers_and_stops_gracefully(shared_hash_service, tmp_pat
     assert TOKEN not in output and TOKEN.split(":")[1] not in output
 
 
+async def _serve_until_exit(env: dict, cwd: Path) -> tuple[int, str]:
+    """Run `qa-bot serve` as a process that is expected to stop by itself; (exit code, output)."""
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "qa_bot.cli", "serve", cwd=cwd, env=env,
+                                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        output, _ = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    return proc.returncode, output.decode()
+
+
 def test_rejected_token_is_a_clean_error_without_the_token(shared_hash_service, tmp_path: Path) -> None:
     async def scenario() -> tuple[int, str]:
         api = FakeBotAPI("999:the-right-token")  # answers 401 to any other token
         await api.start()
         env = _env(tmp_path, api.base_url, shared_hash_service.settings.index_dir, QA_BOT_VERBOSE="1")
-        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "qa_bot.cli", "serve", cwd=tmp_path,
-                                                    env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         try:
-            output, _ = await asyncio.wait_for(proc.communicate(), 60)
+            return await _serve_until_exit(env, tmp_path)
         finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
             await api.stop()
-        return proc.returncode, output.decode()
 
     code, output = asyncio.run(scenario())
     assert code == 1, output
@@ -116,16 +123,10 @@ def test_health_port_in_use_is_a_clean_error(shared_hash_service, tmp_path: Path
             busy.listen()
             port = busy.getsockname()[1]
             env = _env(tmp_path, api.base_url, shared_hash_service.settings.index_dir, QA_BOT_HEALTH_PORT=str(port))
-            proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "qa_bot.cli", "serve", cwd=tmp_path,
-                                                        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
             try:
-                output, _ = await asyncio.wait_for(proc.communicate(), 60)
+                return await _serve_until_exit(env, tmp_path)
             finally:
-                if proc.returncode is None:
-                    proc.kill()
-                    await proc.wait()
                 await api.stop()
-        return proc.returncode, output.decode()
 
     code, output = asyncio.run(scenario())
     assert code == 1 and "Set QA_BOT_HEALTH_PORT" in output and "Traceback" not in output, output
