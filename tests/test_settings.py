@@ -8,8 +8,9 @@ from qa_bot.settings import DEFAULT_ST_MODEL, SETTINGS, Settings, load_settings,
 
 def test_defaults_and_environment():
     s = load_settings(env={})
-    assert (s.backend, s.model_name, s.index_dir, s.top_k) == ("sentence-transformers", DEFAULT_ST_MODEL,
+    assert (s.backend, s.model_name, s.index_dir, s.top_k) == ("e5", "multilingual-e5-small-q4",
                                                                Path("embeddings"), 3)
+    assert load_settings(env={"QA_BOT_BACKEND": "st"}).model_name == DEFAULT_ST_MODEL
     s = load_settings(env={"QA_BOT_BACKEND": "USE", "QA_BOT_INDEX_DIR": "/tmp/x", "QA_BOT_TOP_K": "5",
                            "QA_BOT_ADMIN_IDS": "1, 2 3", "QA_BOT_MIN_SCORE": "0.2"})
     assert (s.backend, s.index_dir, s.top_k, s.admin_ids, s.min_score) == (
