@@ -93,14 +93,14 @@ def xquad_articles(folder: Path) -> list[int]:
 def build_xquad_service(settings: Settings, folder: Path, index_dir: Path, keep: Sequence[int] | None = None):
     """A service over the German XQuAD contexts (one document per paragraph, split like any article)."""
     from .service import QAService
-    from .store import build_index
+    from .store import update_index
 
     contexts, _ = load_xquad(folder, "de")
     service = QAService(settings.with_overrides(index_dir=index_dir))
     wanted = range(len(contexts)) if keep is None else keep
     docs = [make_document(f"xquad-{i:03d}", contexts[i], meta={"lang": "de", "title": f"XQuAD {i}"})
             for i in wanted]
-    build_index(index_dir, docs, service.embedder, settings.max_passage_chars, progress=True)
+    update_index(service.settings, docs, service.embedder, progress=True)
     service.open()
     return service
 

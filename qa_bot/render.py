@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Sequence
-from typing import Any
 
-from .types import Answer, DocumentInfo, SearchResult
+from .types import Answer, DocumentInfo, IndexInfo, SearchResult
 
 NOTHING_FOUND = ("Nothing in the articles answers that well enough. Try other words, or ask about a "
                  "person, place or event the articles cover (`qa-bot sources` lists them).")
@@ -49,9 +48,9 @@ def render_answer_text(answer: Answer, color: bool = False) -> str:
     return "\n\n".join(render_result_text(r, color) for r in answer.results)
 
 
-def render_sources_text(docs: Sequence[DocumentInfo], info: dict[str, Any]) -> str:
-    lines = [f"{len(docs)} article(s), {info['passages']} passages; backend {info['backend']}, model "
-             f"{info['model']}, built {info['built_at']}"]
+def render_sources_text(docs: Sequence[DocumentInfo], info: IndexInfo) -> str:
+    lines = [f"{len(docs)} article(s), {info.passages} passages; backend {info.backend}, model "
+             f"{info.model}, built {info.built_at}"]
     for d in docs:
         lines.append(f"  {d.passages:>4}  {d.doc_id}  {d.title}" + (f"  <{d.url}>" if d.url else ""))
     return "\n".join(lines)

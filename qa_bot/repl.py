@@ -59,7 +59,7 @@ def run_repl(service, k: int, stdin: TextIO | None = None, stdout: TextIO | None
     interactive = stdin.isatty() and stdout.isatty()
     state = {"k": k}
     info = service.info()
-    stdout.write(f"qa-bot: {info['documents']} article(s), {info['passages']} passages. "
+    stdout.write(f"qa-bot: {info.documents} article(s), {info.passages} passages. "
                  "Ask a question; /help for commands, Ctrl-D to quit.\n")
     read: Callable[[], str]
     if interactive:

@@ -8,6 +8,7 @@ one only for its names and numbers, a Russian one almost none (see README, "Retr
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,13 +16,14 @@ import numpy as np
 from .embed import Embedder
 from .errors import QuestionError
 from .lang import WORD_RE, detect_language, words
-from .store import IndexSnapshot, PassageRow
+from .store import PassageRow, Snapshot
 from .types import Answer, SearchResult
 
 MAX_QUESTION_CHARS = 1000  # models read ~128-256 tokens; the rest would only cost time
 FETCH_MIN = 30  # candidates over-fetched from each ranker before fusing
 DUPLICATE_COSINE = 0.93
 MODES = ("fused", "dense", "bm25")
+STAGES = ("encode", "dense_search", "bm25_top", "fuse", "passages", "highlight")  # `search(timings=...)`
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,11 @@ def clean_question(question: str) -> str:
 
 
 class Retriever:
-    def __init__(self, snapshot: IndexSnapshot, embedder: Embedder, min_score: float | None = None,
+    """Ranks the passages of one index snapshot for a question: dense and BM25 candidates, fused,
+    near-duplicates dropped, abstention below the calibrated threshold, best sentence highlighted.
+    Bound to one snapshot for its whole life (the service replaces both together)."""
+
+    def __init__(self, snapshot: Snapshot, embedder: Embedder, min_score: float | None = None,
                  bm25_weight: float | None = None) -> None:
         self.snapshot = snapshot
         self.embedder = embedder
@@ -83,13 +89,18 @@ class Retriever:
         self.min_score = cal.min_score if min_score is None else min_score
         self.bm25_weight = bm25_weight  # None: the calibrated weight for the question's language
 
-    def search(self, question: str, k: int = 3, mode: str = "fused", offset: int = 0) -> Answer:
-        """The best `k` passages after the first `offset`, or answered=False when none fits."""
+    def search(self, question: str, k: int = 3, mode: str = "fused", offset: int = 0,
+               timings: dict[str, float] | None = None) -> Answer:
+        """The best `k` passages after the first `offset`, or answered=False when none fits. Given a
+        `timings` dict, adds the seconds spent in each stage to it (see `STAGES`): the bench's hook."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
+        laps = _Laps(timings)
         query = clean_question(question)
         qvec = self.embedder.encode_queries([query])[0]
-        ranked = self.rank(query, qvec, offset + k, mode)
+        laps.lap("encode")
+        ranked = self.rank(query, qvec, offset + k, mode, timings)
+        laps.restart()
         top = ranked[0][1] if ranked else 0.0
         if not ranked or (mode != "bm25" and top < self.min_score):
             return Answer(query=query, answered=False, top_score=top, threshold=self.min_score)
@@ -98,46 +109,77 @@ class Retriever:
         if not page:  # "more" asked past the last relevant passage
             return Answer(query=query, answered=True, results=[], top_score=top, threshold=self.min_score)
         rows = self.snapshot.passages([pid for pid, _ in page])
-        terms = set(self.snapshot.bm25.query_terms(query)) | set(words(query))  # for highlighting
+        laps.lap("passages")
+        terms = set(self.snapshot.query_terms(query)) | set(words(query))  # for highlighting
         results = []
         for rank, (pid, score) in enumerate(page, start=offset + 1):
             row = rows[pid]
-            hs, he = highlight_span(row, self.snapshot.granules.sentence_vectors(pid), qvec, terms,
-                                    self.snapshot.bm25.langs)
+            hs, he = highlight_span(row, self.snapshot.sentence_vectors(pid), qvec, terms, self.snapshot.langs)
             results.append(SearchResult(rank=rank, score=score, text=row.text, highlight=row.text[hs:he],
                                         highlight_start=hs, highlight_end=he, source=row.source,
                                         passage_id=pid))
+        laps.lap("highlight")
         return Answer(query=query, answered=True, results=results, top_score=top, threshold=self.min_score)
 
-    def rank(self, query: str, qvec: np.ndarray, k: int, mode: str = "fused") -> list[tuple[int, float]]:
+    def rank(self, query: str, qvec: np.ndarray, k: int, mode: str = "fused",
+             timings: dict[str, float] | None = None) -> list[tuple[int, float]]:
         """(passage id, score) best first, near-duplicates removed, at least `k` long when possible."""
-        fetch = max(FETCH_MIN, 3 * k)
+        laps = _Laps(timings)
+        fetch = fetch_size(k)
         lexical_of: dict[int, float] = {}  # candidate id -> normalised BM25 score (0 if BM25 missed it)
         if mode in ("fused", "dense"):
-            _, ids = self.snapshot.vectors.search(qvec, fetch)
+            _, ids = self.snapshot.dense_search(qvec, fetch)
             lexical_of.update((pid, 0.0) for pid in ids.tolist() if pid >= 0)
+            laps.lap("dense_search")
         if mode in ("fused", "bm25"):
-            ids, scores, _ = self.snapshot.bm25.top(query, fetch)
+            ids, scores = self.snapshot.lexical_top(query, fetch)
             lexical_of.update(zip(ids.tolist(), scores.tolist()))
+            laps.lap("bm25_top")
         if not lexical_of:
             return []
         ids = np.fromiter(lexical_of, dtype=np.int64, count=len(lexical_of))
-        vecs = self.snapshot.vectors.vectors(ids)
-        # exact dense scores for every candidate, also those only BM25 found
-        dense = self.snapshot.granules.dense_scores(ids, vecs, qvec)
+        vecs = self.snapshot.vectors(ids)  # also for the near-duplicate check
         lexical = np.fromiter(lexical_of.values(), dtype=np.float32, count=len(lexical_of))
-        if mode == "dense":
-            fused = dense
-        elif mode == "bm25":
+        if mode == "bm25":
             fused = lexical
         else:
-            w = self.bm25_weight
-            if w is None:
-                corpus_lang = self.snapshot.bm25.langs[0] if self.snapshot.bm25.langs else "de"
-                w = self.calibration.weight(detect_language(query, default=corpus_lang))
-            fused = (1 - w) * dense + w * lexical
+            # exact dense scores for every candidate, also those only BM25 found
+            dense = self.snapshot.dense_scores(ids, vecs, qvec)
+            if mode == "dense":
+                fused = dense
+            else:
+                w = self.bm25_weight
+                if w is None:
+                    langs = self.snapshot.langs
+                    w = self.calibration.weight(detect_language(query, default=langs[0] if langs else "de"))
+                fused = (1 - w) * dense + w * lexical
         order = np.argsort(-fused, kind="stable")
-        return _drop_duplicates(ids[order], fused[order], vecs[order], k)
+        ranked = _drop_duplicates(ids[order], fused[order], vecs[order], k)
+        laps.lap("fuse")
+        return ranked
+
+
+def fetch_size(k: int) -> int:
+    """Candidates each ranker is asked for when `k` passages are wanted."""
+    return max(FETCH_MIN, 3 * k)
+
+
+class _Laps:
+    """Adds the seconds since the last lap to `timings[name]`; does nothing without a dict."""
+
+    def __init__(self, timings: dict[str, float] | None) -> None:
+        self.timings = timings
+        self.last = time.perf_counter() if timings is not None else 0.0
+
+    def restart(self) -> None:
+        if self.timings is not None:
+            self.last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        if self.timings is not None:
+            now = time.perf_counter()
+            self.timings[name] = self.timings.get(name, 0.0) + now - self.last
+            self.last = now
 
 
 def _drop_duplicates(ids: np.ndarray, scores: np.ndarray, vecs: np.ndarray, k: int) -> list[tuple[int, float]]:

@@ -1,8 +1,10 @@
 """The one service object every front end uses: settings, model and index loaded once, then
 `search`, `index`, `sources` and `reload_if_changed`.
 
-Searches may run from several threads (the bot runs them off its event loop). A reload swaps in a new
-retriever in one assignment, so a search in flight finishes on the snapshot it started with.
+Searches may run from several threads (the bot runs them off its event loop). The index generation in
+use and the retriever over it are one immutable pair, replaced in one assignment: a search reads the
+pair once and finishes on the snapshot it started with, and no search ever pairs a new snapshot with
+an old retriever or the other way round.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,19 +21,28 @@ from .errors import IndexNotFoundError
 from .ingest import load_articles
 from .retrieve import Retriever
 from .settings import Settings, load_settings
-from .store import IndexSnapshot, build_index, read_manifest
-from .types import Answer, DocumentInfo, IndexReport
+from .store import Snapshot, engine_for, open_snapshot, update_index
+from .types import Answer, DocumentInfo, IndexInfo, IndexReport
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class _Loaded:
+    snapshot: Snapshot
+    retriever: Retriever | None  # None until the model is needed (listing sources needs none)
+
+
 class QAService:
+    """The model, the index generation in use and the settings, behind the calls front ends make.
+
+    Thread-safe for searches; `index` and `reload_if_changed` may run beside them."""
+
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
         self._embedder = embedder
-        self._snapshot: IndexSnapshot | None = None
-        self._retriever: Retriever | None = None
-        self._reload_lock = threading.Lock()
+        self._state: _Loaded | None = None
+        self._lock = threading.Lock()  # serialises loading and reloading, never searches
 
     @classmethod
     def from_settings(cls, build_if_missing: bool = True, **overrides: Any) -> QAService:
@@ -45,36 +57,50 @@ class QAService:
             self._embedder = load_embedder(self.settings)
         return self._embedder
 
-    @property
-    def retriever(self) -> Retriever:
-        retriever = self._retriever
-        if retriever is None or retriever.snapshot is not self.snapshot:
-            retriever = self._retriever = Retriever(self.snapshot, self.embedder, self.settings.min_score)
-        return retriever
+    def _loaded(self) -> _Loaded:
+        state = self._state
+        if state is None:
+            self.open(load_model=False)
+            state = self._state
+            assert state is not None
+        return state
 
     @property
-    def snapshot(self) -> IndexSnapshot:
-        if self._snapshot is None:
-            self.open(load_model=False)
-        assert self._snapshot is not None
-        return self._snapshot
+    def snapshot(self) -> Snapshot:
+        return self._loaded().snapshot
+
+    @property
+    def retriever(self) -> Retriever:
+        state = self._loaded()
+        if state.retriever is not None:
+            return state.retriever
+        with self._lock:
+            state = self._state
+            assert state is not None
+            if state.retriever is None:
+                state = self._state = _Loaded(state.snapshot, self._new_retriever(state.snapshot))
+        assert state.retriever is not None
+        return state.retriever
+
+    def _new_retriever(self, snapshot: Snapshot) -> Retriever:
+        return Retriever(snapshot, self.embedder, self.settings.min_score)
 
     def open(self, build_if_missing: bool = False, on_built: Callable[[IndexReport], None] | None = None,
              load_model: bool = True) -> None:
         """Load the index (and the model, unless `load_model` is False: listing sources needs none);
         with `build_if_missing`, first build it from the articles folder."""
-        s = self.settings
         try:
-            read_manifest(s.index_dir)
+            engine_for(self.settings).generation()
         except IndexNotFoundError:
             if not build_if_missing:
                 raise
             report = self.index()
             if on_built is not None:
                 on_built(report)
-        self._snapshot = IndexSnapshot.open(s.index_dir, s.backend, s.model_name)
-        if load_model:
-            self._retriever = Retriever(self._snapshot, self.embedder, s.min_score)
+        snapshot = open_snapshot(self.settings)
+        retriever = self._new_retriever(snapshot) if load_model else None
+        with self._lock:
+            self._state = _Loaded(snapshot, retriever)
 
     def index(self, paths: Sequence[Path] | None = None, rebuild: bool = False, progress: bool = False,
               on_stage: Callable[[str], None] | None = None, prune: bool | None = None) -> IndexReport:
@@ -83,28 +109,24 @@ class QAService:
         otherwise only add and update."""
         s = self.settings
         docs = load_articles(list(paths) if paths else [s.articles_dir])
-        report = build_index(s.index_dir, docs, self.embedder, s.max_passage_chars, rebuild=rebuild,
-                             progress=progress, on_stage=on_stage,
-                             prune=(not paths) if prune is None else prune)
-        if self._snapshot is not None:
+        report = update_index(s, docs, self.embedder, rebuild=rebuild, progress=progress, on_stage=on_stage,
+                              prune=(not paths) if prune is None else prune)
+        if self._state is not None:
             self.reload_if_changed()
         return report
 
     def reload_if_changed(self) -> bool:
-        """Switch to a newer index generation on disk, if there is one. True when it switched."""
-        with self._reload_lock:
-            current = self._snapshot
-            manifest = read_manifest(self.settings.index_dir)
-            if current is not None and manifest["generation"] == current.generation:
+        """Switch to a newer index generation, if there is one. True when it switched."""
+        with self._lock:
+            current = self._state
+            if current is not None and engine_for(self.settings).generation() == current.snapshot.generation:
                 return False
-            s = self.settings
-            snapshot = IndexSnapshot.open(s.index_dir, s.backend, s.model_name)
-            if self._embedder is not None:  # swap both in one step for searches already running
-                self._retriever = Retriever(snapshot, self._embedder, s.min_score)
-            self._snapshot = snapshot
+            snapshot = open_snapshot(self.settings)
+            retriever = self._new_retriever(snapshot) if self._embedder is not None else None
+            self._state = _Loaded(snapshot, retriever)  # the one step searches can observe
             # The old snapshot is not closed: searches in flight may still use it. It closes its database
             # when the last of them lets go of it.
-            log.info("loaded index generation %s (%d passages)", snapshot.generation, len(snapshot.vectors))
+            log.info("loaded index generation %s (%d passages)", snapshot.generation, len(snapshot))
             return True
 
     # -------------------------------------------------------------- questions
@@ -115,9 +137,6 @@ class QAService:
     def sources(self) -> list[DocumentInfo]:
         return self.snapshot.documents()
 
-    def info(self) -> dict[str, Any]:
+    def info(self) -> IndexInfo:
         """Index facts for front ends (health endpoint, /stats, `qa-bot sources`)."""
-        m = self.snapshot.manifest
-        return {"passages": m["passages"], "documents": m["documents"], "built_at": m["built_at"],
-                "generation": m["generation"], "backend": m["backend"], "model": m["model"],
-                "index_type": m["index_type"]}
+        return self.snapshot.info

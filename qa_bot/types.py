@@ -63,6 +63,24 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class IndexInfo:
+    """Facts about the index generation in use, for front ends (health, /stats, `qa-bot sources`)."""
+
+    engine: str
+    generation: str
+    backend: str
+    model: str
+    dim: int
+    index_type: str
+    passages: int
+    documents: int
+    built_at: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class DocumentInfo:
     doc_id: str
     title: str

@@ -18,8 +18,9 @@ from qa_bot.bm25 import BM25Index
 from qa_bot.cli import cli
 from qa_bot.embed import HashEmbedder
 from qa_bot.ingest import load_articles
-from qa_bot.store import build_index, read_manifest
-from qa_bot.vectors import HNSW_THRESHOLD, FaissVectorStore, choose_index_type
+from qa_bot.store.local.build import build_index
+from qa_bot.store.local.faiss_store import HNSW_THRESHOLD, FaissVectorStore, choose_index_type
+from qa_bot.store.local.generations import read_manifest
 
 
 def test_quick_bench_writes_table_json_and_chart(articles: Path, tmp_path: Path) -> None:
@@ -80,10 +81,10 @@ def test_manifest_records_hnsw_and_answers_match_flat(articles: Path, tmp_path: 
     flat = make_service(articles, tmp_path / "flat")
     docs = load_articles([articles])
     build_index(tmp_path / "hnsw", docs, HashEmbedder(), flat.settings.max_passage_chars, index_type="hnsw")
-    assert read_manifest(tmp_path / "hnsw")["index_type"] == "hnsw"
-    assert read_manifest(tmp_path / "flat")["index_type"] == "flat"
+    assert read_manifest(tmp_path / "hnsw").index_type == "hnsw"
+    assert read_manifest(tmp_path / "flat").index_type == "flat"
     approx = make_service(articles, tmp_path / "hnsw")
-    assert approx.info()["index_type"] == "hnsw"
+    assert approx.info().index_type == "hnsw"
     for question in ("Wer ist Jake Sullivan?", "Wie viele nordkoreanische Truppen sind in Russland?"):
         want, got = flat.search(question, 3), approx.search(question, 3)
         assert [r.passage_id for r in got.results] == [r.passage_id for r in want.results]

@@ -68,9 +68,9 @@ def test_hot_reload_serves_a_new_index_without_failed_answers(tmp_path: Path) ->
                 "Wer den Zug nach Hamburg verpasst, wartet eine Stunde auf den nächsten.\n", encoding="utf-8")
             writer = QAService(service.settings)
             await asyncio.to_thread(writer.index)
-            generation = writer.info()["generation"]
+            generation = writer.info().generation
             asked = 1
-            while service.info()["generation"] != generation:  # keep asking while the reload happens
+            while service.info().generation != generation:  # keep asking while the reload happens
                 api.message(40, "Wie heißt der nationale Sicherheitsberater der USA?")
                 asked += 1
                 await api.wait_until(lambda n=asked: len(api.sent_to(40)) >= n, 20)
@@ -97,7 +97,7 @@ def test_health_endpoint_reports_index_and_uptime(shared_hash_service, tmp_path:
                     assert response.status == 200
                     body = await response.json()
         assert body["status"] == "ok" and body["telegram"] == "running"
-        assert body["index"]["passages"] == shared_hash_service.info()["passages"]
+        assert body["index"]["passages"] == shared_hash_service.info().passages
         assert body["index"]["built_at"] and body["uptime_s"] >= 0
         assert body["questions"] == 1 and body["answered"] == 1
         assert json.dumps(body)  # plain JSON, nothing secret in it

@@ -61,7 +61,7 @@ def test_a_single_huge_passage_is_shortened_not_broken() -> None:
 def test_sources_listing_is_valid_html() -> None:
     docs = [DocumentInfo(f"d{i}", f"Titel <{i}> & Co", f"d{i}.txt", "https://e.org/?x=1&y=2" if i % 2 else None,
                          "Reuters", "2024-10-30", 5) for i in range(300)]
-    pages = render_sources(docs, {"passages": 1500}, "en")
+    pages = render_sources(docs, 1500, "en")
     assert len(pages) > 1 and all(html_problem(p) is None for p in pages)
     assert pages[0].startswith("<b>300 article(s), 1500 passages</b>")
 

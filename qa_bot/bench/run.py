@@ -60,7 +60,7 @@ def _questions(corpus: dict[str, Any], count: int, service) -> list[str]:
 
     if corpus.get("xquad"):
         return xquad_questions(Path(corpus["xquad"]), count, limit_articles=corpus.get("limit"))
-    rows = service.snapshot.passages(service.snapshot.vectors.all_ids().tolist())
+    rows = service.snapshot.passages(service.snapshot.passage_ids().tolist())
     return questions_from_texts([r.text for r in rows.values()], count)
 
 

@@ -1,5 +1,5 @@
 """Scale: vector search and BM25 at 10k, 100k and 1M passages, and the flat-versus-HNSW crossover that
-sets `vectors.HNSW_THRESHOLD`.
+sets `faiss_store.HNSW_THRESHOLD`.
 
 Vectors are synthetic (see `synthetic`), 384 dimensions like all-MiniLM-L6-v2; each index is built with
 `FaissVectorStore.build(..., "auto")`, so the index type is the one the product would choose. Search
@@ -17,11 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from ..retrieve import fetch_size
 from .stats import summary_ms
 from .synthetic import exact_top, synthetic_texts, synthetic_vectors
 
 DIM = 384
-FETCH = 30  # what the retriever asks each ranker for
+FETCH = fetch_size(3)  # what the retriever asks each ranker for, at the default k
 
 
 def _rss_mib() -> float:
@@ -44,7 +45,7 @@ def measure_vectors(n: int, queries: int = 200, exact_queries: int = 50) -> dict
     """Build time, memory, p50/p95 and recall@10 of the auto-chosen index over `n` synthetic vectors."""
     import faiss
 
-    from ..vectors import FaissVectorStore
+    from ..store.local.faiss_store import FaissVectorStore
 
     x = synthetic_vectors(n, DIM, seed=1)
     q = synthetic_vectors(queries, DIM, seed=2)
@@ -109,7 +110,7 @@ def measure_threshold(sizes: Sequence[int], queries: int = 100) -> list[dict[str
     """p50 of exact (flat) and HNSW search at small sizes: where HNSW starts paying off."""
     import faiss
 
-    from ..vectors import FaissVectorStore
+    from ..store.local.faiss_store import FaissVectorStore
 
     q = synthetic_vectors(queries, DIM, seed=2)
     rows = []
@@ -136,7 +137,7 @@ def run_scale(sizes: Sequence[int], queries: int = 200, threshold_sizes: Sequenc
     """Everything above for each size, biggest last; a progress bar over the steps."""
     from tqdm import tqdm
 
-    from .. import vectors
+    from ..store.local import faiss_store as vectors
 
     steps = [("threshold", 0)] * bool(threshold_sizes) + [(kind, n) for n in sizes for kind in ("vectors", "bm25")]
     out: dict[str, Any] = {"dim": DIM, "vectors": [], "bm25": [], "threshold": [],

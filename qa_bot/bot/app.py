@@ -86,7 +86,7 @@ async def reload_loop(core: BotCore, interval: float) -> None:
         try:
             if await asyncio.to_thread(core.service.reload_if_changed):
                 info = core.service.info()
-                log.info("hot reload: now serving generation %s (%s passages)", info["generation"], info["passages"])
+                log.info("hot reload: now serving generation %s (%s passages)", info.generation, info.passages)
         except Exception:
             log.exception("hot reload failed; still serving the previous index")
 
@@ -126,7 +126,7 @@ async def run_bot(app: Application, stop: asyncio.Event, poll_interval: float = 
     health = None
     reloader = None
     try:
-        log.info("bot @%s started; index: %s passages", app.bot.username, core.service.info()["passages"])
+        log.info("bot @%s started; index: %s passages", app.bot.username, core.service.info().passages)
         try:
             await register_commands(app)
         except TelegramError as exc:

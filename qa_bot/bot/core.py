@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from ..errors import QABotError, QuestionError
 from ..service import QAService
 from ..settings import Settings
-from ..types import Answer, SearchResult
+from ..types import Answer, IndexInfo, SearchResult
 from .html import render_results
 from .i18n import t
 from .ratelimit import RateLimiter
@@ -137,19 +137,20 @@ class BotCore:
     # ------------------------------------------------------------------ health and stats
     def health(self) -> dict[str, Any]:
         """The health endpoint's body: status, index size and build time, uptime, counters."""
+        info: IndexInfo | None = None
         try:
             info = self.service.info()
-            index_ok = True
         except Exception as exc:
-            info, index_ok = {"error": type(exc).__name__}, False
-        ok = index_ok and self.transport_running
+            error = type(exc).__name__
+        ok = info is not None and self.transport_running
         return {
             "status": "ok" if ok else "degraded",
             "uptime_s": round(time.monotonic() - self.started, 1),
             "started_at": self.started_at,
             "telegram": "running" if self.transport_running else "stopped",
-            "index": {key: info.get(key) for key in ("passages", "documents", "built_at", "generation",
-                                                     "backend", "model")} if index_ok else info,
+            "index": {"passages": info.passages, "documents": info.documents, "built_at": info.built_at,
+                      "generation": info.generation, "backend": info.backend, "model": info.model}
+            if info is not None else {"error": error},
             "questions": self.counts["questions"],
             "answered": self.counts["answered"],
             "errors": self.counts["errors"],

@@ -97,8 +97,8 @@ async def guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     core, lang = core_of(context), lang_for(update)
     info = core.service.info()
-    await update.effective_message.reply_text(t("start", lang, documents=info["documents"],
-                                                passages=info["passages"], example=t("example", lang)))
+    await update.effective_message.reply_text(t("start", lang, documents=info.documents,
+                                                passages=info.passages, example=t("example", lang)))
 
 
 async def help_(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -110,7 +110,7 @@ async def help_(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def sources(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     core, lang = core_of(context), lang_for(update)
     docs, info = core.service.sources(), core.service.info()
-    for text in render_sources(docs, info, lang):
+    for text in render_sources(docs, info.passages, lang):
         await update.effective_message.reply_text(text)
 
 
@@ -122,8 +122,8 @@ async def reload_(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     changed = await asyncio.to_thread(core.service.reload_if_changed)
     info = core.service.info()
     key = "reloaded" if changed else "not_reloaded"
-    await update.effective_message.reply_text(t(key, lang, passages=info["passages"],
-                                                built_at=escape(str(info["built_at"]))))
+    await update.effective_message.reply_text(t(key, lang, passages=info.passages,
+                                                built_at=escape(str(info.built_at))))
 
 
 async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

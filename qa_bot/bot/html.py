@@ -90,9 +90,9 @@ def render_results(results: Sequence[SearchResult], lang: str, limit: int = MAX_
     return split_blocks([render_result(r, lang, limit) for r in results], limit)
 
 
-def render_sources(docs: Sequence[DocumentInfo], info: dict, lang: str, limit: int = MAX_MESSAGE) -> list[str]:
+def render_sources(docs: Sequence[DocumentInfo], passages: int, lang: str, limit: int = MAX_MESSAGE) -> list[str]:
     """The /sources listing: one line per article, linked when it has a URL."""
-    head = t("sources_head", lang, documents=len(docs), passages=info.get("passages", "?"))
+    head = t("sources_head", lang, documents=len(docs), passages=passages)
     lines = [head]
     for i, d in enumerate(docs, 1):
         title = escape(d.title or d.doc_id)

@@ -102,7 +102,7 @@ async def _drive(users: int, questions: int, timeout: float, settings_overrides:
         "mean_ms": round(statistics.fmean(latencies), 1) if latencies else None,
         "wall_s": round(wall, 2), "questions_per_s": round(len(latencies) / wall, 1) if wall else None,
         "peak_rss_mib": round(_peak_rss_mib(), 1), "startup_s": round(load_seconds, 2),
-        "backend": settings.backend, "model": settings.model_name, "passages": service.info()["passages"],
+        "backend": settings.backend, "model": settings.model_name, "passages": service.info().passages,
         "html_rejected": len(api.rejected), "cpus": os.cpu_count(),
         "loadavg_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],  # other work on the machine
     }

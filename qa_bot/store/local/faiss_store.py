@@ -1,4 +1,4 @@
-"""The vector store: FAISS behind a small interface, so a server-backed store can replace it later.
+"""The local engine's vector index: FAISS `IndexIDMap2` over a flat or HNSW inner-product index.
 
 Ids are explicit int64 (the SQLite passage ids); vectors are L2-normalised and compared by inner
 product. Small corpora get an exact flat index; large ones an HNSW graph (see `choose_index_type`).
@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
-from .errors import IndexCorruptError
+from ...errors import IndexCorruptError
 
-# Measured with `qa-bot bench` on 2 cores (docs/README-bench.md): one exact scan of 384-d vectors costs
+# Measured with `qa-bot bench` on 2 cores (README, "Performance"): one exact scan of 384-d vectors costs
 # ~0.2 ms at 5k vectors but ~1.2 ms at 10k and ~7 ms at 50k (the matrix no longer fits in cache), so
 # an HNSW graph from 8k vectors on.
 HNSW_THRESHOLD = 8_000
@@ -24,20 +23,6 @@ HNSW_THRESHOLD = 8_000
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 256
-
-
-class VectorStore(Protocol):
-    index_type: str
-
-    def __len__(self) -> int: ...
-
-    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, ids) of the k nearest vectors to one query, best first; missing slots are -1."""
-
-    def vectors(self, ids: np.ndarray) -> np.ndarray:
-        """The stored vectors of `ids` (for near-duplicate checks and re-building)."""
-
-    def save(self, path: Path) -> None: ...
 
 
 def choose_index_type(count: int) -> str:
