@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,9 @@ class QACommandGroup(click.Group):
         try:
             return super().invoke(ctx)
         except QABotError as exc:
-            click.secho(f"Error: {exc}", fg="red", err=True)
+            from .render import use_color
+
+            click.secho(f"Error: {exc}", fg="red", err=True, color=use_color(sys.stderr))
             sys.exit(1)
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
@@ -53,6 +56,20 @@ class QACommandGroup(click.Group):
 @click.version_option(__version__, prog_name="qa-bot")
 def cli() -> None:
     """Answer questions over news articles by quoting the most relevant passages with their source."""
+    _settings_warnings_to_stderr()
+
+
+def _settings_warnings_to_stderr() -> None:
+    """Settings warnings (a misspelt QA_BOT_* variable) as one `Warning: …` line each on stderr."""
+    logger = logging.getLogger("qa_bot.settings")
+    if not any(isinstance(h, _StderrWarnings) for h in logger.handlers):
+        logger.addHandler(_StderrWarnings(logging.WARNING))
+        logger.propagate = False
+
+
+class _StderrWarnings(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(f"Warning: {record.getMessage()}", err=True)  # whatever sys.stderr is now
 
 
 @cli.command()
@@ -94,7 +111,7 @@ def index(paths: tuple[Path, ...], rebuild: bool, prune: bool, as_json: bool, **
 @service_options
 def ask(question: str, top_k: int | None, as_json: bool, mode: str, **overrides: Any) -> None:
     """Answer QUESTION with quoted passages (builds the index on first use)."""
-    from .render import render_answer_text
+    from .render import render_answer_text, text_width, use_color
     from .retrieve import clean_question
 
     clean_question(question)  # refuse an empty question before loading a model or building an index
@@ -103,7 +120,7 @@ def ask(question: str, top_k: int | None, as_json: bool, mode: str, **overrides:
     if as_json:
         click.echo(json.dumps(answer.to_json(), ensure_ascii=False))
     else:
-        click.echo(render_answer_text(answer, color=sys.stdout.isatty()))
+        click.echo(render_answer_text(answer, color=use_color(sys.stdout), width=text_width()))
 
 
 @cli.command()
@@ -203,20 +220,27 @@ def settings_(markdown: bool) -> None:
     if markdown:
         click.echo(settings_table_markdown())
         return
+    import textwrap
+
     from .embed import model_identity
+    from .render import text_width
     from .retrieve import calibration_for
 
     current = load_settings()
     for s in SETTINGS:
         value = getattr(current, s.name)
-        shown = "***" if (s.secret and value) else value
+        shown = "***" if (s.secret and value) else ("(not set)" if value in (None, "") else value)
         if isinstance(shown, frozenset):
             shown = ",".join(map(str, sorted(shown)))
+        if s.name == "bot_state" and value is None:
+            shown = f"(not set: {current.state_path()})"
         if s.name == "min_score" and value is None:
             name = model_identity(current.model_name) if current.backend == "sentence-transformers" else \
                 current.model_name
             shown = f"auto ({calibration_for(name).min_score})"
-        click.echo(f"{s.env:<28} {shown!s:<30} {s.help.split('. ')[0].rstrip('.')}")
+        click.echo(f"{s.env} = {shown!s}")
+        click.echo(textwrap.fill(s.help, width=text_width(), initial_indent="    ", subsequent_indent="    ",
+                                 break_long_words=False, break_on_hyphens=False))
 
 
 # The bot and the bench register their commands here; their modules import the heavy parts lazily.

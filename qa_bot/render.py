@@ -2,13 +2,35 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import textwrap
 from collections.abc import Sequence
+from typing import IO
 
 from .types import Answer, DocumentInfo, IndexInfo, SearchResult
 
 NOTHING_FOUND = ("Nothing in the articles answers that well enough. Try other words, or ask about a "
                  "person, place or event the articles cover (`qa-bot sources` lists them).")
+
+
+MAX_WIDTH = 100  # wider lines are hard to read, even on a wide terminal
+MIN_WIDTH = 40
+
+
+def use_color(stream: IO[str]) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def text_width() -> int:
+    """Line width for the terminal (COLUMNS when set; 88 when not a terminal), one column short of it so a
+    full line never wraps by itself, kept between MIN_WIDTH and MAX_WIDTH."""
+    columns = shutil.get_terminal_size((89, 24)).columns - 1
+    return max(MIN_WIDTH, min(MAX_WIDTH, columns))
 
 
 def _style(text: str, code: str, color: bool) -> str:
@@ -36,16 +58,18 @@ def render_result_text(result: SearchResult, color: bool = False, width: int = 8
         marked = text
     else:
         marked = f"{text[:hs]}**{text[hs:he]}**{text[he:]}"
-    body = textwrap.fill(marked, width=width - 4, initial_indent="  > ", subsequent_indent="  > ",
+    body = textwrap.fill(marked, width=width, initial_indent="  > ", subsequent_indent="  > ",
                          break_long_words=False, break_on_hyphens=False)
     head = _style(f"[{result.rank}]", "1;36", color) + _style(f" score {result.score:.2f}", "2", color)
-    return f"{head}\n{body}\n  — {_style(source_line(result), '32', color)}"
+    source = textwrap.fill(source_line(result), width=width, initial_indent="  — ", subsequent_indent="    ",
+                           break_long_words=False, break_on_hyphens=False)
+    return f"{head}\n{body}\n{_style(source, '32', color)}"
 
 
-def render_answer_text(answer: Answer, color: bool = False) -> str:
+def render_answer_text(answer: Answer, color: bool = False, width: int = 88) -> str:
     if not answer.answered:
-        return _style(NOTHING_FOUND, "33", color)
-    return "\n\n".join(render_result_text(r, color) for r in answer.results)
+        return _style(textwrap.fill(NOTHING_FOUND, width=width, break_long_words=False), "33", color)
+    return "\n\n".join(render_result_text(r, color, width) for r in answer.results)
 
 
 def render_sources_text(docs: Sequence[DocumentInfo], info: IndexInfo) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TextIO
 
 from .errors import QABotError
-from .render import render_answer_text, render_sources_text
+from .render import render_answer_text, render_sources_text, text_width, use_color
 
 HELP = """Type a question and press Enter. Commands:
   /k N       show N passages per answer (now {k})
@@ -48,7 +48,7 @@ def handle_line(service, line: str, state: dict, color: bool) -> str | None:
             return "Loaded the new index." if service.reload_if_changed() else "The index is unchanged."
         return f"Unknown command /{cmd}. Type /help for the list."
     try:
-        return render_answer_text(service.search(line, state["k"]), color=color)
+        return render_answer_text(service.search(line, state["k"]), color=color, width=text_width())
     except QABotError as exc:
         return f"Error: {exc}"
 
@@ -57,6 +57,7 @@ def run_repl(service, k: int, stdin: TextIO | None = None, stdout: TextIO | None
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
     interactive = stdin.isatty() and stdout.isatty()
+    color = interactive and use_color(stdout)
     state = {"k": k}
     info = service.info()
     stdout.write(f"qa-bot: {info.documents} article(s), {info.passages} passages. "
@@ -88,7 +89,7 @@ def run_repl(service, k: int, stdin: TextIO | None = None, stdout: TextIO | None
             break
         except KeyboardInterrupt:
             continue
-        out = handle_line(service, line, state, color=interactive)
+        out = handle_line(service, line, state, color=color)
         if out is None:
             break
         if out:

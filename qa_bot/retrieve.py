@@ -106,8 +106,8 @@ class Retriever:
             return Answer(query=query, answered=False, top_score=top, threshold=self.min_score)
         # Passages below the threshold are noise by the same measure that decides abstention.
         page = [(pid, score) for pid, score in ranked[offset:offset + k] if mode == "bm25" or score >= self.min_score]
-        if not page:  # "more" asked past the last relevant passage
-            return Answer(query=query, answered=True, results=[], top_score=top, threshold=self.min_score)
+        if not page:  # "more" asked past the last relevant passage: nothing on this page answers
+            return Answer(query=query, answered=False, top_score=top, threshold=self.min_score)
         rows = self.snapshot.passages([pid for pid, _ in page])
         laps.lap("passages")
         terms = set(self.snapshot.query_terms(query)) | set(words(query))  # for highlighting

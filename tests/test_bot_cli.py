@@ -55,12 +55,13 @@ def _env(tmp_path: Path, base_url: str, index_dir: Path, token: str = TOKEN, **e
     return env
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_serve_process_answers_and_stops_gracefully(shared_hash_service, tmp_path: Path, sig: int) -> None:
+@pytest.mark.parametrize("sig, log_format", [(signal.SIGTERM, "text"), (signal.SIGINT, "json")])
+def test_serve_process_answers_and_stops_gracefully(shared_hash_service, tmp_path: Path, sig: int,
+                                                    log_format: str) -> None:
     async def scenario() -> tuple[int, str]:
         api = FakeBotAPI(TOKEN)
         await api.start()
-        env = _env(tmp_path, api.base_url, shared_hash_service.settings.index_dir)
+        env = _env(tmp_path, api.base_url, shared_hash_service.settings.index_dir, QA_BOT_LOG_FORMAT=log_format)
         proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "qa_bot.cli", "serve", cwd=tmp_path,
                                                     env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         try:
@@ -81,6 +82,13 @@ def test_serve_process_answers_and_stops_gracefully(shared_hash_service, tmp_pat
     assert code == 0, output
     assert "question chat_type=private" in output and "answered=yes" in output and "stopped" in output
     assert TOKEN not in output and TOKEN.split(":")[1] not in output
+    assert "faiss" not in output and "Sicherheitsberater" not in output  # no loader noise, no question text
+    if log_format == "json":
+        import json
+
+        records = [json.loads(line) for line in output.splitlines()]
+        assert {"time", "level", "logger", "message"} <= set(records[0])
+        assert any(r["message"].startswith("question chat_type=private") and r["level"] == "INFO" for r in records)
 
 
 async def _serve_until_exit(env: dict, cwd: Path) -> tuple[int, str]:

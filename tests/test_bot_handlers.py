@@ -215,3 +215,22 @@ def test_inline_query_without_words_or_answer_offers_nothing(shared_hash_service
     assert [a["inline_query_id"] for a in answers] == ["q1", "q2", "q3"]
     assert all(a["results"] == [] for a in answers)
     assert request.sent() == []
+
+
+def test_state_file_defaults_to_the_index_folder(shared_hash_service, tmp_path: Path) -> None:
+    settings = shared_hash_service.settings.with_overrides(telegram_token=TOKEN, health_port=0)
+    app = build_application(settings, shared_hash_service, request=RecordingRequest())
+    state = app.bot_data["core"].state
+    try:
+        assert state.path == settings.index_dir / "bot-state.sqlite3" and state.path.exists()
+    finally:
+        state.close()
+
+
+def test_start_up_log_has_no_faiss_loader_lines() -> None:
+    import subprocess
+    import sys
+
+    code = "from qa_bot.bot.logs import setup_logging; setup_logging(False)\nimport faiss"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "faiss" not in result.stderr

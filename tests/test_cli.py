@@ -10,6 +10,7 @@ from qa_bot.cli import cli
 
 @pytest.fixture
 def run(articles, tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "101")  # the widest lines (100 characters): a stable layout
     monkeypatch.setenv("QA_BOT_BACKEND", "hash")
     monkeypatch.setenv("QA_BOT_ARTICLES_DIR", str(articles))
     monkeypatch.setenv("QA_BOT_INDEX_DIR", str(tmp_path / "index"))
@@ -27,8 +28,9 @@ def test_ask_builds_the_index_on_first_use_and_quotes(run, articles):
     lines = result.stdout.splitlines()
     assert lines[0].startswith("[1] score 0.")
     assert lines[1].startswith("  > **Auf der US-Seite traf sich der nationale Sicherheitsberater Jake")
-    assert lines[-1] == (f"  — Das Pentagon bestätigte heute, dass eine „kleine Anzahl“ nordkoreanischer "
-                         f"Truppen in die … — paragraph 4 — {articles}/002_eaf006b3a9e755d3.txt")
+    source = " ".join(line.strip() for line in lines[next(i for i, x in enumerate(lines) if x.startswith("  — ")):])
+    assert source == (f"— Das Pentagon bestätigte heute, dass eine „kleine Anzahl“ nordkoreanischer "
+                      f"Truppen in die … — paragraph 4 — {articles}/002_eaf006b3a9e755d3.txt")
 
 
 def test_ask_json_is_exactly_one_object(run):
@@ -49,8 +51,10 @@ def test_ask_unanswerable(run):
                                          "results": []}
     human = run("ask", "Wie backe ich einen Apfelkuchen?")
     assert human.exit_code == 0
-    assert human.stdout == ("Nothing in the articles answers that well enough. Try other words, or ask about a "
-                            "person, place or event the articles cover (`qa-bot sources` lists them).\n")
+    assert " ".join(human.stdout.split()) == (
+        "Nothing in the articles answers that well enough. Try other words, or ask about a "
+        "person, place or event the articles cover (`qa-bot sources` lists them).")
+    assert max(len(line) for line in human.stdout.splitlines()) <= 100  # wrapped to COLUMNS
 
 
 @pytest.mark.parametrize("args, message", [
@@ -133,7 +137,7 @@ def test_settings_command_hides_secrets(run, monkeypatch):
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:TOPSECRETXYZ")
     result = run("settings")
     assert "TOPSECRETXYZ" not in result.stdout and "TELEGRAM_BOT_TOKEN" in result.stdout
-    assert "QA_BOT_BACKEND               hash" in result.stdout
+    assert "QA_BOT_BACKEND = hash" in result.stdout
 
 
 def test_core_commands_do_not_import_the_telegram_stack(articles, tmp_path):
@@ -149,3 +153,44 @@ def test_core_commands_do_not_import_the_telegram_stack(articles, tmp_path):
     out = subprocess.run([sys.executable, "-c", code, str(articles), str(tmp_path / "i")], capture_output=True,
                          text=True, check=True).stdout
     assert "HEAVY []" in out
+
+
+def test_settings_prints_whole_descriptions(run, monkeypatch):
+    from qa_bot.settings import SETTINGS_BY_NAME
+
+    monkeypatch.setenv("COLUMNS", "61")
+    result = run("settings")
+    lines = result.stdout.splitlines()
+    too_wide = [line for line in lines if line.startswith("    ") and len(line) > 60]
+    assert all(" " not in line.strip() for line in too_wide)  # only a word longer than the line itself
+    at = next(i for i, x in enumerate(lines) if x.startswith("QA_BOT_MIN_SCORE = auto"))
+    described = " ".join(line.strip() for line in lines[at + 1:] if line.startswith("    "))
+    assert " ".join(SETTINGS_BY_NAME["min_score"].help.split()) in described
+
+
+def test_misspelt_variable_is_warned_with_the_closest_name(run, monkeypatch):
+    monkeypatch.setenv("QA_BOT_TOPK", "5")
+    result = run("ask", "Wie heißt der nationale Sicherheitsberater der USA?", "--json")
+    assert result.exit_code == 0
+    assert ("Warning: QA_BOT_TOPK is not a qa-bot setting and is ignored; did you mean QA_BOT_TOP_K?"
+            in result.stderr)
+    assert len(json.loads(result.stdout)["results"]) == 3  # the misspelt value was not used
+
+
+def test_answer_wraps_to_the_terminal_and_honours_no_color(run, monkeypatch):
+    import io
+
+    from qa_bot.render import use_color
+
+    monkeypatch.setenv("COLUMNS", "50")
+    result = run("ask", "Wie heißt der nationale Sicherheitsberater der USA?", "-k", "2")
+    lines = result.stdout.splitlines()
+    assert len(lines) > 12 and all(len(line) <= 49 for line in lines if " " in line.strip())  # not the path
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    assert use_color(Terminal()) and not use_color(io.StringIO())
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not use_color(Terminal())

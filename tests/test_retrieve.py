@@ -52,8 +52,8 @@ def test_more_pages_continue_the_ranking(shared_hash_service):
     second = shared_hash_service.search(question, k=2, offset=2)
     assert [r.rank for r in second.results] == [3, 4]
     assert not {r.passage_id for r in first.results} & {r.passage_id for r in second.results}
-    beyond = shared_hash_service.search(question, k=2, offset=40)
-    assert beyond.answered and beyond.results == []
+    beyond = shared_hash_service.search(question, k=2, offset=40)  # past the last relevant passage
+    assert (beyond.answered, beyond.results, beyond.to_json()["answered"]) == (False, [], False)
 
 
 def test_near_duplicates_are_shown_once(articles, tmp_path):
@@ -128,3 +128,4 @@ def test_cyrillic_names_find_their_latin_spelling(shared_hash_service):
 def test_question_stopwords_do_not_dilute_names(shared_hash_service):
     bm25 = shared_hash_service.snapshot.bm25
     assert bm25.query_terms("What does Yermak call essential?") == ["yermak", "call", "essential"]
+

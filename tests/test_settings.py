@@ -48,3 +48,50 @@ def test_readme_configuration_table_is_the_generated_one():
     from conftest import ROOT
 
     assert settings_table_markdown() in (ROOT / "README.md").read_text("utf-8")
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"top_k": "x"}, "top_k='x' is not valid"),
+    ({"top_k": 0}, "top_k=0 is not valid: must be 1 or more"),
+    ({"backend": "openai"}, "backend='openai' is not valid: must be one of"),
+    ({"log_format": "xml"}, "log_format='xml' is not valid: must be text or json"),
+])
+def test_keyword_settings_are_checked_when_loading(overrides, message, tmp_path):
+    import qa_bot
+
+    with pytest.raises(SettingsError, match=message):
+        qa_bot.load(index_dir=tmp_path / "never-built", **overrides)
+    assert not (tmp_path / "never-built").exists()  # refused before any work
+
+
+def test_keyword_settings_are_parsed_like_the_environment():
+    s = load_settings(env={}, top_k="4", admin_ids=[1, 2], index_dir="/tmp/i", verbose="yes")
+    assert (s.top_k, s.admin_ids, s.index_dir, s.verbose) == (4, frozenset({1, 2}), Path("/tmp/i"), True)
+
+
+def test_misspelt_variables_name_the_closest_setting(caplog):
+    from qa_bot.settings import misspelt_variables
+
+    env = {"QA_BOT_TOPK": "5", "QA_BOT_WEBHOK_URL": "x", "QA_BOT_ZZZ": "1", "QA_BOT_TOP_K": "2", "HOME": "/"}
+    assert misspelt_variables(env) == [
+        "QA_BOT_TOPK is not a qa-bot setting and is ignored; did you mean QA_BOT_TOP_K?",
+        "QA_BOT_WEBHOK_URL is not a qa-bot setting and is ignored; did you mean QA_BOT_WEBHOOK_URL?",
+        "QA_BOT_ZZZ is not a qa-bot setting and is ignored; `qa-bot settings` lists the QA_BOT_* names.",
+    ]
+    import logging
+
+    logger = logging.getLogger("qa_bot.settings")
+    logger.addHandler(caplog.handler)  # the CLI tests may have stopped it from propagating
+    try:
+        assert load_settings(env=env).top_k == 2
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert "did you mean QA_BOT_WEBHOOK_URL?" in caplog.text
+
+
+def test_bot_state_lives_beside_the_index_or_in_the_state_directory(tmp_path):
+    s = load_settings(env={}, index_dir=tmp_path / "idx")
+    assert s.state_path(env={}) == tmp_path / "idx" / "bot-state.sqlite3"
+    assert s.state_path(env={"STATE_DIRECTORY": "/var/lib/qa-bot"}) == Path("/var/lib/qa-bot/bot-state.sqlite3")
+    chosen = load_settings(env={"QA_BOT_STATE_FILE": "/srv/state.db"})
+    assert chosen.state_path(env={"STATE_DIRECTORY": "/x"}) == Path("/srv/state.db")

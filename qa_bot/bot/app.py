@@ -46,7 +46,7 @@ def build_application(settings: Settings, service: QAService, state: BotState | 
     install_redaction(settings.telegram_token, settings.webhook_secret)  # before the first request is logged
     # Opt in to PTB's future `retry_after` type now: otherwise every 429 logs a deprecation warning.
     os.environ.setdefault("PTB_TIMEDELTA", "true")
-    state = state or BotState(settings.bot_state)
+    state = state or BotState(settings.state_path())
     builder = (Application.builder()
                .token(settings.telegram_token)
                .defaults(Defaults(parse_mode=ParseMode.HTML, allow_sending_without_reply=True,
@@ -133,10 +133,11 @@ async def run_bot(app: Application, stop: asyncio.Event, poll_interval: float = 
             log.warning("setMyCommands failed: %s", exc)
         if settings.health_port:
             try:
-                health = await start_health_server(core.health, settings.health_port)
+                health = await start_health_server(core.health, settings.health_port, settings.health_listen)
             except OSError as exc:
-                raise SettingsError(f"Cannot open the health endpoint on 127.0.0.1:{settings.health_port} "
-                                    f"({exc.strerror}). Set QA_BOT_HEALTH_PORT to a free port, or 0.") from None
+                raise SettingsError(f"Cannot open the health endpoint on {settings.health_listen}:"
+                                    f"{settings.health_port} ({exc.strerror}). Set QA_BOT_HEALTH_PORT to a free "
+                                    "port (or 0), or QA_BOT_HEALTH_LISTEN to an address of this host.") from None
         if settings.reload_interval > 0:
             reloader = asyncio.create_task(reload_loop(core, settings.reload_interval))
         if settings.webhook_url:

@@ -22,7 +22,8 @@ def serve(**overrides: Any) -> None:
     from .logs import setup_logging
 
     settings = load_settings(**overrides)
-    setup_logging(settings.verbose, settings.telegram_token, settings.webhook_secret)
+    setup_logging(settings.verbose, settings.telegram_token, settings.webhook_secret,
+                  json_lines=settings.log_format == "json")
     if not settings.telegram_token:
         raise SettingsError("TELEGRAM_BOT_TOKEN is not set. Create a bot with @BotFather and export its token.")
     log = logging.getLogger("qa_bot.bot")

@@ -63,11 +63,22 @@ def install_redaction(*secrets: str | None) -> None:
     _installed = True
 
 
-def setup_logging(verbose: bool = False, *secrets: str | None) -> None:
-    """Line-oriented logs on stderr (journald/docker friendly); httpx request lines only at DEBUG."""
+def setup_logging(verbose: bool = False, *secrets: str | None, json_lines: bool = False) -> None:
+    """Line-oriented logs on stderr (journald/docker friendly), or one JSON object per line for log
+    shippers (python-json-logger: time, level, logger, message); httpx request lines only at DEBUG."""
     install_redaction(*secrets)
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler(sys.stderr)
+    if json_lines:
+        from pythonjsonlogger.json import JsonFormatter
+
+        handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s",
+                                           rename_fields={"asctime": "time", "levelname": "level",
+                                                          "name": "logger"}, json_ensure_ascii=False))
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # faiss logs which CPU build it tried at INFO ("Could not load library with AVX512 support …"): noise.
+    logging.getLogger("faiss.loader").setLevel(logging.DEBUG if verbose else logging.WARNING)
