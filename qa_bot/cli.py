@@ -14,6 +14,7 @@ import click
 from . import __version__
 from .errors import QABotError
 from .options import service_options
+from .types import MODES
 
 
 def _settings(**overrides: Any):
@@ -106,7 +107,7 @@ def index(paths: tuple[Path, ...], rebuild: bool, prune: bool, as_json: bool, **
 @click.argument("question")
 @click.option("-k", "--top-k", type=click.IntRange(1, 50), help="Passages to show [env QA_BOT_TOP_K, default 3].")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--mode", type=click.Choice(["fused", "dense", "bm25"]), default="fused", show_default=True,
+@click.option("--mode", type=click.Choice(MODES), default="fused", show_default=True,
               help="Retriever to use.")
 @service_options
 def ask(question: str, top_k: int | None, as_json: bool, mode: str, **overrides: Any) -> None:
@@ -149,17 +150,26 @@ def repl(top_k: int | None, **overrides: Any) -> None:
     run_repl(service, top_k or service.settings.top_k)
 
 
+def _modes(_ctx: click.Context, _param: click.Parameter, value: str) -> list[str]:
+    modes = [x.strip() for x in value.split(",") if x.strip()]
+    unknown = [m for m in modes if m not in MODES]
+    if unknown or not modes:
+        raise click.BadParameter(f"{', '.join(unknown) or 'none given'}: choose from {', '.join(MODES)}.")
+    return modes
+
+
 @cli.command(name="eval")
 @click.option("--questions", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Question file in the format of seed_dev_questions.json.")
 @click.option("--xquad", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="XQuAD folder (xquad.de.json, xquad.en.json, ...).")
 @click.option("--langs", default="de,en,ru,es", show_default=True, help="XQuAD question languages.")
-@click.option("--retrievers", default="bm25,dense,fused", show_default=True, help="Retrievers to compare.")
+@click.option("--retrievers", default=",".join(sorted(MODES)), show_default=True, callback=_modes,
+              help=f"Retrievers to compare (comma separated: {', '.join(MODES)}).")
 @click.option("--limit", type=int, help="Use only the first N XQuAD questions per language (quick runs).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @service_options
-def eval_(questions: Path | None, xquad: Path | None, langs: str, retrievers: str, limit: int | None,
+def eval_(questions: Path | None, xquad: Path | None, langs: str, retrievers: list[str], limit: int | None,
           as_json: bool, **overrides: Any) -> None:
     """Measure retrieval quality: hit@k/MRR/abstention on a question file, Recall@k on XQuAD."""
     from . import evaluate
@@ -173,7 +183,7 @@ def eval_(questions: Path | None, xquad: Path | None, langs: str, retrievers: st
         result["questions"] = evaluate.eval_questions(service, questions)
     if xquad:
         result["xquad"] = evaluate.eval_xquad(settings, xquad, [x for x in langs.split(",") if x],
-                                              [x for x in retrievers.split(",") if x], limit=limit,
+                                              retrievers, limit=limit,
                                               progress=not as_json)
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False))
@@ -213,12 +223,14 @@ def calibrate(xquad: Path, langs: str, limit: int | None, target_answered: float
 
 @cli.command(name="settings")
 @click.option("--markdown", is_flag=True, help="Print the table as Markdown (for the README).")
-def settings_(markdown: bool) -> None:
+@click.option("--section", type=click.Choice(["core", "bot"]),
+              help="Only the settings of the core or of the Telegram bot [default: all].")
+def settings_(markdown: bool, section: str | None) -> None:
     """Show every setting, its environment variable and its current value."""
     from .settings import SETTINGS, load_settings, settings_table_markdown
 
     if markdown:
-        click.echo(settings_table_markdown())
+        click.echo(settings_table_markdown(section))
         return
     import textwrap
 
@@ -228,7 +240,9 @@ def settings_(markdown: bool) -> None:
 
     current = load_settings()
     for s in SETTINGS:
-        value = getattr(current, s.name)
+        if section is not None and s.section != section:
+            continue
+        value = current.value(s.name)
         shown = "***" if (s.secret and value) else ("(not set)" if value in (None, "") else value)
         if isinstance(shown, frozenset):
             shown = ",".join(map(str, sorted(shown)))

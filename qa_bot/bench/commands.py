@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from ..settings import BACKENDS
+
 
 def _sizes(value: str | None) -> tuple[int, ...] | None:
     if value is None:
@@ -22,7 +24,7 @@ def _sizes(value: str | None) -> tuple[int, ...] | None:
 @click.command()
 @click.option("--quick", is_flag=True, help="A small run that finishes within about a minute.")
 @click.option("--backend", "backends", multiple=True,
-              type=click.Choice(["sentence-transformers", "use", "hash"]),
+              type=click.Choice(BACKENDS),
               help="Backend to measure (repeatable) [default: sentence-transformers and use].")
 @click.option("--sizes", help="Corpus sizes for the scale part, e.g. '10k,100k,1m'; '0' skips it "
                               "[default: 10k,100k,1m; quick: 10k].")

@@ -41,22 +41,22 @@ def build_application(settings: Settings, service: QAService, state: BotState | 
 
     `request` replaces the HTTP client (offline tests); `retry_options` tune `RetryingRateLimiter`.
     """
-    if not settings.telegram_token:
+    if not settings.bot.telegram_token:
         raise SettingsError("TELEGRAM_BOT_TOKEN is not set. Create a bot with @BotFather and export its token.")
-    install_redaction(settings.telegram_token, settings.webhook_secret)  # before the first request is logged
+    install_redaction(settings.bot.telegram_token, settings.bot.webhook_secret)  # before the first request is logged
     # Opt in to PTB's future `retry_after` type now: otherwise every 429 logs a deprecation warning.
     os.environ.setdefault("PTB_TIMEDELTA", "true")
     state = state or BotState(settings.state_path())
     builder = (Application.builder()
-               .token(settings.telegram_token)
+               .token(settings.bot.telegram_token)
                .defaults(Defaults(parse_mode=ParseMode.HTML, allow_sending_without_reply=True,
                                   link_preview_options=LinkPreviewOptions(is_disabled=True)))
                .concurrent_updates(True)
                .rate_limiter(RetryingRateLimiter(**retry_options)))
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
-    if settings.telegram_base_url:
-        builder = builder.base_url(settings.telegram_base_url)
+    if settings.bot.telegram_base_url:
+        builder = builder.base_url(settings.bot.telegram_base_url)
     app = builder.build()
     app.bot_data["core"] = BotCore(settings, service, state)
     handlers.register(app)
@@ -72,7 +72,7 @@ async def register_commands(app: Application) -> None:
     core: BotCore = app.bot_data["core"]
     admin = [BotCommand(name, t(f"cmd_{name}", "en")) for name, _ in public] + [
         BotCommand("reload", "Load a new index from disk"), BotCommand("stats", "Uptime, index and counters")]
-    for admin_id in sorted(core.settings.admin_ids):
+    for admin_id in sorted(core.settings.bot.admin_ids):
         try:  # fails until the admin has started a chat with the bot: not fatal
             await app.bot.set_my_commands(admin, scope=BotCommandScopeChat(admin_id))
         except TelegramError as exc:
@@ -131,22 +131,22 @@ async def run_bot(app: Application, stop: asyncio.Event, poll_interval: float = 
             await register_commands(app)
         except TelegramError as exc:
             log.warning("setMyCommands failed: %s", exc)
-        if settings.health_port:
+        if settings.bot.health_port:
             try:
-                health = await start_health_server(core.health, settings.health_port, settings.health_listen)
+                health = await start_health_server(core.health, settings.bot.health_port, settings.bot.health_listen)
             except OSError as exc:
-                raise SettingsError(f"Cannot open the health endpoint on {settings.health_listen}:"
-                                    f"{settings.health_port} ({exc.strerror}). Set QA_BOT_HEALTH_PORT to a free "
+                raise SettingsError(f"Cannot open the health endpoint on {settings.bot.health_listen}:"
+                                    f"{settings.bot.health_port} ({exc.strerror}). Set QA_BOT_HEALTH_PORT to a free "
                                     "port (or 0), or QA_BOT_HEALTH_LISTEN to an address of this host.") from None
-        if settings.reload_interval > 0:
-            reloader = asyncio.create_task(reload_loop(core, settings.reload_interval))
-        if settings.webhook_url:
-            path = urlsplit(settings.webhook_url).path.lstrip("/")
-            await app.updater.start_webhook(listen=settings.webhook_listen, port=settings.webhook_port,
-                                            url_path=path, webhook_url=settings.webhook_url,
-                                            secret_token=settings.webhook_secret,
+        if settings.bot.reload_interval > 0:
+            reloader = asyncio.create_task(reload_loop(core, settings.bot.reload_interval))
+        if settings.bot.webhook_url:
+            path = urlsplit(settings.bot.webhook_url).path.lstrip("/")
+            await app.updater.start_webhook(listen=settings.bot.webhook_listen, port=settings.bot.webhook_port,
+                                            url_path=path, webhook_url=settings.bot.webhook_url,
+                                            secret_token=settings.bot.webhook_secret,
                                             allowed_updates=Update.ALL_TYPES, bootstrap_retries=-1)
-            log.info("webhook mode on %s:%d", settings.webhook_listen, settings.webhook_port)
+            log.info("webhook mode on %s:%d", settings.bot.webhook_listen, settings.bot.webhook_port)
         else:
             await app.updater.start_polling(poll_interval=poll_interval, timeout=poll_timeout,
                                             allowed_updates=Update.ALL_TYPES, bootstrap_retries=-1)

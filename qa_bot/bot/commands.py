@@ -22,9 +22,9 @@ def serve(**overrides: Any) -> None:
     from .logs import setup_logging
 
     settings = load_settings(**overrides)
-    setup_logging(settings.verbose, settings.telegram_token, settings.webhook_secret,
-                  json_lines=settings.log_format == "json")
-    if not settings.telegram_token:
+    setup_logging(settings.bot.verbose, settings.bot.telegram_token, settings.bot.webhook_secret,
+                  json_lines=settings.bot.log_format == "json")
+    if not settings.bot.telegram_token:
         raise SettingsError("TELEGRAM_BOT_TOKEN is not set. Create a bot with @BotFather and export its token.")
     log = logging.getLogger("qa_bot.bot")
     log.info("loading index from %s (%s backend)", settings.index_dir, settings.backend)

@@ -54,7 +54,7 @@ class BotCore:
         self.settings = settings
         self.service = service
         self.state = state
-        self.limiter = RateLimiter(settings.rate_limit)
+        self.limiter = RateLimiter(settings.bot.rate_limit)
         self.started = time.monotonic()
         self.started_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.counts: Counter[str] = Counter()
@@ -66,10 +66,10 @@ class BotCore:
 
     # ------------------------------------------------------------------ access
     def is_admin(self, user_id: int | None) -> bool:
-        return user_id is not None and user_id in self.settings.admin_ids
+        return user_id is not None and user_id in self.settings.bot.admin_ids
 
     def is_allowed(self, user_id: int | None, chat_id: int | None) -> bool:
-        allowed = self.settings.allowed_ids
+        allowed = self.settings.bot.allowed_ids
         if not allowed:
             return True
         return (user_id in allowed) or (chat_id in allowed) or self.is_admin(user_id)

@@ -159,7 +159,7 @@ async def answer(update: Update, context: ContextTypes.DEFAULT_TYPE, question: s
     user_id = update.effective_user.id if update.effective_user else chat.id
     if not core.limiter.allow(user_id):
         if core.limiter.should_warn(user_id):
-            await message.reply_text(t("rate_limited", lang, limit=core.settings.rate_limit))
+            await message.reply_text(t("rate_limited", lang, limit=core.settings.bot.rate_limit))
         return
     typing = asyncio.create_task(_typing_after(context, chat.id, TYPING_AFTER))
     try:
@@ -207,7 +207,7 @@ async def more(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     user_id = query.from_user.id
     if not core.limiter.allow(user_id):
-        await query.answer(t("rate_limited", lang, limit=core.settings.rate_limit), show_alert=True)
+        await query.answer(t("rate_limited", lang, limit=core.settings.bot.rate_limit), show_alert=True)
         return
     await query.answer()
     question, asked_lang = entry
