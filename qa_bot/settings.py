@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import difflib
 import logging
+import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import SettingsError
 
@@ -51,9 +54,12 @@ def _int(value: Any) -> int:
 
 def _float(value: Any) -> float:
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
         raise ValueError("must be a number") from None
+    if not math.isfinite(number):  # nan compares false with everything: a threshold of nan answers nothing
+        raise ValueError("must be a finite number")
+    return number
 
 
 def _positive_int(value: Any) -> int:
@@ -68,6 +74,59 @@ def _port(value: Any) -> int:
     if not 0 <= number <= 65535:
         raise ValueError("must be a port number from 0 to 65535")
     return number
+
+
+def _listen_port(value: Any) -> int:
+    number = _int(value)
+    if not 1 <= number <= 65535:
+        raise ValueError("must be a port number from 1 to 65535")
+    return number
+
+
+def _passage_chars(value: Any) -> int:
+    number = _int(value)
+    if not 50 <= number <= 20_000:
+        raise ValueError("must be from 50 to 20000")
+    return number
+
+
+def _http_url(example: str, schemes: str = "http:// or https://") -> Callable[[Any], str | None]:
+    def parse(value: Any) -> str | None:
+        if value is None:
+            return None
+        text = str(value).strip()
+        parts = urlsplit(text)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"must start with {schemes}, e.g. {example}")
+        return text
+    return parse
+
+
+TOKEN_RE = re.compile(r"[0-9]+:[A-Za-z0-9_-]+")
+SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+def _token(value: Any) -> str | None:
+    """A bot token as BotFather gives it. Error messages never repeat it: it is a password."""
+    if value is None:
+        return None
+    value = str(value)
+    if value != value.strip():
+        raise ValueError("it has a space or line break around it; remove it")
+    if any(c.isspace() for c in value):
+        raise ValueError("it has a space or line break in it")
+    if not TOKEN_RE.fullmatch(value):
+        raise ValueError("a token looks like 123456789:AA… (digits, a colon, letters, digits, - and _)")
+    return value
+
+
+def _webhook_secret(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not SECRET_RE.fullmatch(str(value)):
+        raise ValueError("1 to 256 characters, only A-Z, a-z, 0-9, _ and - (what Telegram accepts); "
+                         "e.g. openssl rand -hex 32")
+    return str(value)
 
 
 def _non_negative_float(value: Any) -> float:
@@ -143,7 +202,7 @@ SETTINGS: tuple[Setting, ...] = (
             "and model (see README).", _optional_float),
     Setting("max_passage_chars", "QA_BOT_MAX_PASSAGE_CHARS", 500,
             "Longer paragraphs are split into passages of about this many characters, at sentence "
-            "boundaries.", _positive_int),
+            "boundaries.", _passage_chars),
     Setting("batch_size", "QA_BOT_BATCH_SIZE", 32, "Passages embedded per batch while indexing.", _positive_int),
     Setting("threads", "QA_BOT_THREADS", os.cpu_count() or 1,
             "CPU threads for the model (FAISS always uses one: it contends with the model otherwise).",
@@ -156,10 +215,10 @@ SETTINGS: tuple[Setting, ...] = (
             _optional_str),
     # ---- the Telegram bot (`qa-bot serve`)
     Setting("telegram_token", "TELEGRAM_BOT_TOKEN", None, "Bot token from @BotFather (never logged).",
-            _optional_str, secret=True, section="bot"),
+            _token, secret=True, section="bot"),
     Setting("telegram_base_url", "QA_BOT_TELEGRAM_BASE_URL", None,
             "Another Bot API server (e.g. a self-hosted `telegram-bot-api`), python-telegram-bot `base_url` "
-            "form: `http://127.0.0.1:8081/bot`.", _optional_str, section="bot"),
+            "form: `http://127.0.0.1:8081/bot`.", _http_url("http://127.0.0.1:8081/bot"), section="bot"),
     Setting("admin_ids", "QA_BOT_ADMIN_IDS", frozenset(),
             "User ids allowed to use `/reload` and `/stats` (comma or space separated).", _id_list,
             section="bot"),
@@ -169,14 +228,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("rate_limit", "QA_BOT_RATE_LIMIT", 10, "Questions per user per minute.", _positive_int,
             section="bot"),
     Setting("webhook_url", "QA_BOT_WEBHOOK_URL", None,
-            "Public HTTPS URL for webhook mode; long polling when unset.", _optional_str, section="bot"),
-    Setting("webhook_port", "QA_BOT_WEBHOOK_PORT", 8443, "Local port of the webhook server.", _port,
+            "Public HTTPS URL for webhook mode; long polling when unset.",
+            _http_url("https://bot.example.org/telegram", "https:// (http:// only with a local Bot API server)"),
+            section="bot"),
+    Setting("webhook_port", "QA_BOT_WEBHOOK_PORT", 8443, "Local port of the webhook server.", _listen_port,
             section="bot"),
     Setting("webhook_listen", "QA_BOT_WEBHOOK_LISTEN", "127.0.0.1",
             "Address the webhook server binds to (`0.0.0.0` without a reverse proxy in front).", section="bot"),
     Setting("webhook_secret", "QA_BOT_WEBHOOK_SECRET", None,
-            "Secret Telegram sends with every webhook call; other callers get 403.", _optional_str, secret=True,
-            section="bot"),
+            "Secret Telegram sends with every webhook call; other callers get 403. Only `A-Z a-z 0-9 _ -`; "
+            "a random one per run when unset.", _webhook_secret, secret=True, section="bot"),
     Setting("health_port", "QA_BOT_HEALTH_PORT", 8080,
             "Port of the health endpoint (`0` turns it off).", _port, section="bot"),
     Setting("health_listen", "QA_BOT_HEALTH_LISTEN", "127.0.0.1",

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,51 @@ def test_cli_choices_come_from_what_exists():
     assert all(b in result.output for b in BACKENDS) and "bm25" in result.output
     result = CliRunner().invoke(cli, ["eval", "--xquad", ".", "--retrievers", "fused,magic"])
     assert result.exit_code == 2 and "magic: choose from fused, dense, bm25" in result.output
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"QA_BOT_HEALTH_PORT": "99999"}, "QA_BOT_HEALTH_PORT='99999' is not valid: must be a port number from 0 to 65535"),
+    ({"QA_BOT_HEALTH_PORT": "-1"}, "QA_BOT_HEALTH_PORT='-1' is not valid: must be a port number from 0 to 65535"),
+    ({"QA_BOT_WEBHOOK_PORT": "0"}, "QA_BOT_WEBHOOK_PORT='0' is not valid: must be a port number from 1 to 65535"),
+    ({"QA_BOT_WEBHOOK_PORT": "70000"}, "QA_BOT_WEBHOOK_PORT='70000' is not valid: must be a port number from 1 to 65535"),
+    ({"QA_BOT_MIN_SCORE": "nan"}, "QA_BOT_MIN_SCORE='nan' is not valid: must be a finite number"),
+    ({"QA_BOT_MIN_SCORE": "inf"}, "QA_BOT_MIN_SCORE='inf' is not valid: must be a finite number"),
+    ({"QA_BOT_RELOAD_INTERVAL": "nan"}, "QA_BOT_RELOAD_INTERVAL='nan' is not valid: must be a finite number"),
+    ({"QA_BOT_RELOAD_INTERVAL": "-5"}, "QA_BOT_RELOAD_INTERVAL='-5' is not valid: must be 0 or more"),
+    ({"QA_BOT_TELEGRAM_BASE_URL": "127.0.0.1:8081/bot"},
+     "QA_BOT_TELEGRAM_BASE_URL='127.0.0.1:8081/bot' is not valid: must start with http:// or https://"),
+    ({"QA_BOT_WEBHOOK_URL": "bot.example.org/hook"},
+     "QA_BOT_WEBHOOK_URL='bot.example.org/hook' is not valid: must start with https://"),
+    ({"QA_BOT_MAX_PASSAGE_CHARS": "5"}, "QA_BOT_MAX_PASSAGE_CHARS='5' is not valid: must be from 50 to 20000"),
+])
+def test_out_of_range_values_are_refused_with_the_variable(env, message):
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        load_settings(env=env)
+
+
+@pytest.mark.parametrize("value, message", [
+    ("123456:ABCdef_ghi-jkl\n", "TELEGRAM_BOT_TOKEN=*** is not valid: it has a space or line break around it"),
+    ("123456 ABCdef", "TELEGRAM_BOT_TOKEN=*** is not valid: it has a space or line break in it"),
+    ("not-a-token", "TELEGRAM_BOT_TOKEN=*** is not valid: a token looks like 123456789:AA… (digits, a colon, "
+                    "letters, digits, - and _)"),
+])
+def test_malformed_token_is_refused_without_showing_it(value, message):
+    with pytest.raises(SettingsError) as err:
+        load_settings(env={"TELEGRAM_BOT_TOKEN": value})
+    assert message in str(err.value)
+    assert "ABCdef" not in str(err.value) and "not-a-token" not in str(err.value)
+
+
+def test_webhook_secret_must_be_what_telegram_accepts():
+    with pytest.raises(SettingsError) as err:
+        load_settings(env={"QA_BOT_WEBHOOK_SECRET": "secret with spaces!"})
+    assert "QA_BOT_WEBHOOK_SECRET=*** is not valid: 1 to 256 characters" in str(err.value)
+    assert "spaces" not in str(err.value)
+    assert load_settings(env={"QA_BOT_WEBHOOK_SECRET": "A-z_09" * 10}).bot.webhook_secret == "A-z_09" * 10
+
+
+def test_valid_edge_values_are_accepted():
+    s = load_settings(env={"QA_BOT_HEALTH_PORT": "0", "QA_BOT_WEBHOOK_PORT": "65535", "QA_BOT_MIN_SCORE": "-0.5",
+                           "QA_BOT_RELOAD_INTERVAL": "0", "QA_BOT_TELEGRAM_BASE_URL": "http://127.0.0.1:8081/bot",
+                           "TELEGRAM_BOT_TOKEN": "123456789:AAH-x_y"})
+    assert (s.bot.health_port, s.bot.webhook_port, s.min_score, s.bot.reload_interval) == (0, 65535, -0.5, 0.0)
