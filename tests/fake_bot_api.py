@@ -18,7 +18,7 @@ __all__ = ["FakeBotAPI", "Sent", "html_problem", "visible_text", "BotUnderTest",
            "TokenWatch", "free_port"]
 
 TOKEN = "4242424242:AAHsecretTOKENvalue_for-tests-only"
-FAST_RETRIES = {"backoff": 0.05, "max_backoff": 0.2, "network_retries": 8}
+FAST_RETRIES = {"backoff": 0.05, "max_backoff": 0.2, "retry_for": 20.0}
 
 
 @dataclass
@@ -35,14 +35,16 @@ class BotUnderTest:
 
 
 @contextlib.asynccontextmanager
-async def bot_against_fake_api(service: QAService, tmp_path, **settings: Any) -> AsyncIterator[BotUnderTest]:
-    """Start a FakeBotAPI and the bot polling it; on exit stop the bot and check it did not crash."""
+async def bot_against_fake_api(service: QAService, tmp_path, build: dict[str, Any] | None = None,
+                               **settings: Any) -> AsyncIterator[BotUnderTest]:
+    """Start a FakeBotAPI and the bot polling it; on exit stop the bot and check it did not crash.
+    `build` adds keyword arguments of `build_application` (retry timing, read timeout)."""
     api = FakeBotAPI(TOKEN)
     await api.start()
     overrides = {"telegram_token": TOKEN, "telegram_base_url": api.base_url, "bot_state": tmp_path / "state.db",
                  "health_port": 0, "reload_interval": 0.0}
     overrides.update(settings)
-    app = build_application(service.settings.with_overrides(**overrides), service, **FAST_RETRIES)
+    app = build_application(service.settings.with_overrides(**overrides), service, **{**FAST_RETRIES, **(build or {})})
     stop = asyncio.Event()
     task = asyncio.create_task(run_bot(app, stop, poll_timeout=2))
     bot = BotUnderTest(api, app, service, task, stop)

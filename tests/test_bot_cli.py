@@ -152,3 +152,81 @@ def test_loadtest_command_drives_the_bot_and_reports(tmp_path: Path) -> None:
     assert report["asked"] == 6 and report["replied"] == 6 and report["timed_out"] == 0
     assert report["answered"] + report["unanswered"] == 6 and report["html_rejected"] == 0
     assert report["p50_ms"] <= report["p95_ms"] <= report["max_ms"] and report["peak_rss_mib"] > 0
+
+
+def _serve_with(shared_hash_service, tmp_path: Path, prepare=None, **extra: str) -> tuple[int, str]:
+    """`qa-bot serve` against a fresh fake Bot API (set up by `prepare(api)`), run until it exits."""
+    async def scenario() -> tuple[int, str]:
+        api = FakeBotAPI(TOKEN)
+        await api.start()
+        if prepare is not None:
+            prepare(api)
+        env = _env(tmp_path, api.base_url, shared_hash_service.settings.index_dir, **extra)
+        try:
+            return await _serve_until_exit(env, tmp_path)
+        finally:
+            await api.stop()
+
+    return asyncio.run(scenario())
+
+
+def test_state_file_that_is_a_folder_is_a_clean_error(shared_hash_service, tmp_path: Path) -> None:
+    folder = tmp_path / "state-folder"
+    folder.mkdir()
+    code, output = _serve_with(shared_hash_service, tmp_path, QA_BOT_STATE_FILE=str(folder))
+    assert code == 1 and "Traceback" not in output, output
+    assert f"Error: QA_BOT_STATE_FILE={folder} is a folder" in output
+
+
+def test_webhook_port_in_use_is_a_clean_error(shared_hash_service, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, output = _serve_with(shared_hash_service, tmp_path, QA_BOT_WEBHOOK_URL=f"http://127.0.0.1:{port}/hook",
+                                   QA_BOT_WEBHOOK_PORT=str(port), QA_BOT_WEBHOOK_SECRET="s3cret")
+    assert code == 1 and "Traceback" not in output, output
+    assert f"Cannot listen for webhook calls on 127.0.0.1:{port}" in output and "QA_BOT_WEBHOOK_PORT" in output
+
+
+def test_webhook_refused_by_telegram_ends_start_up_with_one_line(shared_hash_service, tmp_path: Path) -> None:
+    def refuse(api: FakeBotAPI) -> None:
+        api.fail("400", 100, {"setWebhook"})
+
+    code, output = _serve_with(shared_hash_service, tmp_path, refuse, QA_BOT_WEBHOOK_URL="http://127.0.0.1:1/hook",
+                               QA_BOT_WEBHOOK_PORT=str(free_port()), QA_BOT_WEBHOOK_SECRET="s3cret")
+    assert code == 1 and "Traceback" not in output, output
+    assert "Error: Telegram refused the webhook (setWebhook: Bad webhook: refused by a scheduled fault)" in output
+    assert "QA_BOT_WEBHOOK_URL" in output and "s3cret" not in output
+
+
+def test_sigterm_during_a_retried_start_up_exits_at_once(shared_hash_service, tmp_path: Path) -> None:
+    async def scenario() -> tuple[int, str, float]:
+        api = FakeBotAPI(TOKEN)
+        await api.start()
+        api.fail("500", 10_000, {"setWebhook"})  # Telegram down: retried until stopped
+        env = _env(tmp_path, api.base_url, shared_hash_service.settings.index_dir,
+                   QA_BOT_WEBHOOK_URL="http://127.0.0.1:1/hook", QA_BOT_WEBHOOK_PORT=str(free_port()),
+                   QA_BOT_WEBHOOK_SECRET="s3cret")
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "qa_bot.cli", "serve", cwd=tmp_path,
+                                                    env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            await api.wait_until(lambda: api.faults_served["500"] >= 2, 60)
+            proc.send_signal(signal.SIGTERM)
+            import time
+
+            began = time.monotonic()
+            output, _ = await asyncio.wait_for(proc.communicate(), 30)
+            return proc.returncode, output.decode(), time.monotonic() - began
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+            await api.stop()
+
+    code, output, seconds = asyncio.run(scenario())
+    assert code == 0 and "Traceback" not in output, output
+    assert seconds < 10, output
+    assert "setWebhook failed" in output and "retrying" in output  # transient: logged, retried

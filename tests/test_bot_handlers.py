@@ -234,3 +234,21 @@ def test_start_up_log_has_no_faiss_loader_lines() -> None:
     code = "from qa_bot.bot.logs import setup_logging; setup_logging(False)\nimport faiss"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "faiss" not in result.stderr
+
+
+def test_commands_count_against_the_rate_limit(shared_hash_service, tmp_path: Path) -> None:
+    commands = [message(1, cmd, update_id=i, lang="en") for i, cmd in enumerate(["/sources"] * 6 + ["/help"] * 3
+                                                                                  + ["/start"] * 3, start=1)]
+    request = run(shared_hash_service, tmp_path, lambda app: feed(app, *commands), rate_limit=3)
+    texts = [p["text"] for p in request.sent()]
+    assert len(texts) == 4  # three listings, one friendly warning, then silence
+    assert sum("3 questions per minute" in t for t in texts) == 1
+
+
+def test_stats_in_a_group_stay_out_of_the_group(shared_hash_service, tmp_path: Path) -> None:
+    request = run(shared_hash_service, tmp_path, lambda app: feed(
+        app, message(7, "/stats", chat_id=-100, chat_type="supergroup", update_id=1, lang="en")),
+        admin_ids=frozenset({7}))
+    sent = request.sent()
+    assert all("passages" not in p["text"] and "<pre>" not in p["text"] for p in sent if p["chat_id"] == -100)
+    assert any("private chat" in p["text"] for p in sent)

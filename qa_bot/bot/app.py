@@ -11,13 +11,15 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import signal
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from telegram import BotCommand, BotCommandScopeChat, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
-from telegram.error import InvalidToken, NetworkError, TelegramError
+from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application, Defaults
 from telegram.request import BaseRequest
 
@@ -25,40 +27,46 @@ from ..errors import SettingsError
 from ..service import QAService
 from ..settings import Settings
 from . import handlers
+from .client import QABot, TelegramRequest
 from .core import BotCore
 from .health import start_health_server
 from .i18n import t
 from .logs import install_redaction
-from .retry import RetryingRateLimiter
+from .retry import RetryingRateLimiter, is_transient
 from .state import BotState
 
 log = logging.getLogger("qa_bot.bot")
+T = TypeVar("T")
 
 
 def build_application(settings: Settings, service: QAService, state: BotState | None = None,
-                      request: BaseRequest | None = None, **retry_options: Any) -> Application:
+                      request: BaseRequest | None = None, read_timeout: float = 5.0,
+                      **retry_options: Any) -> Application:
     """The configured Application: HTML defaults, concurrent updates, flood control with retries.
 
-    `request` replaces the HTTP client (offline tests); `retry_options` tune `RetryingRateLimiter`.
+    `request` replaces the HTTP client (offline tests); `read_timeout` is how long an answer from Telegram
+    is awaited (getUpdates adds its long-poll time); `retry_options` tune `RetryingRateLimiter`.
     """
     if not settings.bot.telegram_token:
         raise SettingsError("TELEGRAM_BOT_TOKEN is not set. Create a bot with @BotFather and export its token.")
+    if settings.bot.webhook_url and not settings.bot.webhook_secret:
+        # Without a secret anyone who finds the URL could post updates posing as any user or admin.
+        settings = settings.with_overrides(webhook_secret=secrets.token_urlsafe(32))
+        log.info("QA_BOT_WEBHOOK_SECRET is not set: using a random secret for this run")
     install_redaction(settings.bot.telegram_token, settings.bot.webhook_secret)  # before the first request is logged
     # Opt in to PTB's future `retry_after` type now: otherwise every 429 logs a deprecation warning.
     os.environ.setdefault("PTB_TIMEDELTA", "true")
     state = state or BotState(settings.state_path())
-    builder = (Application.builder()
-               .token(settings.bot.telegram_token)
-               .defaults(Defaults(parse_mode=ParseMode.HTML, allow_sending_without_reply=True,
-                                  link_preview_options=LinkPreviewOptions(is_disabled=True)))
-               .concurrent_updates(True)
-               .rate_limiter(RetryingRateLimiter(**retry_options)))
-    if request is not None:
-        builder = builder.request(request).get_updates_request(request)
-    if settings.bot.telegram_base_url:
-        builder = builder.base_url(settings.bot.telegram_base_url)
-    app = builder.build()
-    app.bot_data["core"] = BotCore(settings, service, state)
+    core = BotCore(settings, service, state)
+    extra: dict[str, Any] = {"base_url": settings.bot.telegram_base_url} if settings.bot.telegram_base_url else {}
+    bot = QABot(settings.bot.telegram_token,
+                request=request or TelegramRequest(connection_pool_size=256, read_timeout=read_timeout),
+                get_updates_request=request or TelegramRequest(connection_pool_size=1, read_timeout=read_timeout),
+                defaults=Defaults(parse_mode=ParseMode.HTML, allow_sending_without_reply=True,
+                                  link_preview_options=LinkPreviewOptions(is_disabled=True)),
+                rate_limiter=RetryingRateLimiter(**retry_options), on_unparseable=core.unparseable, **extra)
+    app = Application.builder().bot(bot).concurrent_updates(True).build()
+    app.bot_data["core"] = core
     handlers.register(app)
     return app
 
@@ -80,29 +88,48 @@ async def register_commands(app: Application) -> None:
 
 
 async def reload_loop(core: BotCore, interval: float) -> None:
-    """Hot reload: pick up a new index generation written by `qa-bot index`, without a restart."""
+    """Hot reload: pick up a new index generation written by `qa-bot index`, without a restart. A failing
+    reload keeps the previous index, makes /health report "degraded", and is logged once per new error."""
     while True:
         await asyncio.sleep(interval)
         try:
             if await asyncio.to_thread(core.service.reload_if_changed):
                 info = core.service.info()
                 log.info("hot reload: now serving generation %s (%s passages)", info.generation, info.passages)
-        except Exception:
-            log.exception("hot reload failed; still serving the previous index")
+            core.reload_ok()
+        except Exception as exc:  # noqa: BLE001 - whatever it is, the previous index keeps serving
+            core.reload_failed(exc)
 
 
-async def _initialize(app: Application, stop: asyncio.Event, max_wait: float = 60.0) -> bool:
-    """getMe with retries while Telegram is unreachable; False when asked to stop meanwhile."""
+async def _until_stopped(action: Callable[[], Awaitable[T]], stop: asyncio.Event) -> tuple[bool, T | None]:
+    """Run `action()` unless `stop` is set first (then cancel it): (finished, result)."""
+    task = asyncio.ensure_future(action())
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait((task, stopper), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+    if task.done():
+        return True, task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+    return False, None
+
+
+async def _with_retries(what: str, action: Callable[[], Awaitable[Any]], stop: asyncio.Event,
+                        permanent: Callable[[TelegramError], SettingsError], max_wait: float = 60.0) -> bool:
+    """Start-up step: retry transient Telegram errors with backoff until `stop`; a permanent error is a
+    SettingsError (one line, exit 1). False when asked to stop meanwhile."""
     delay = 1.0
     while True:
         try:
-            await app.initialize()
-            return True
-        except InvalidToken:
-            raise SettingsError("Telegram rejected the bot token (TELEGRAM_BOT_TOKEN). Check it with @BotFather.") \
-                from None
-        except NetworkError as exc:
-            log.warning("Telegram unreachable at start-up (%s); retrying in %.0fs", exc, delay)
+            finished, _ = await _until_stopped(action, stop)
+            return finished
+        except TelegramError as exc:
+            if not is_transient(exc):
+                raise permanent(exc) from None
+            log.warning("%s failed (%s); retrying in %.0f s", what, exc, delay)
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stop.wait(), delay)
         if stop.is_set():
@@ -110,22 +137,62 @@ async def _initialize(app: Application, stop: asyncio.Event, max_wait: float = 6
         delay = min(delay * 2, max_wait)
 
 
+def _refused(method: str, fix: str, what: str = "") -> Callable[[TelegramError], SettingsError]:
+    """The one-line start-up error for a permanent failure of `method`."""
+    def error(exc: TelegramError) -> SettingsError:
+        if isinstance(exc, InvalidToken):
+            return SettingsError("Telegram rejected the bot token (TELEGRAM_BOT_TOKEN). Check it with @BotFather.")
+        cause = f"{method}: {exc}" if what else str(exc)
+        return SettingsError(f"Telegram refused {what or method} ({cause}). {fix}")
+    return error
+
+
+async def _start_transport(app: Application, stop: asyncio.Event, poll_interval: float, poll_timeout: int) -> bool:
+    """Register (or remove) the webhook and start receiving updates; False when stopped meanwhile."""
+    settings: Settings = app.bot_data["core"].settings
+    bot: QABot = app.bot  # type: ignore[assignment]
+    url = settings.bot.webhook_url
+    if url:
+        done = await _with_retries(
+            "setWebhook", lambda: bot.bootstrap(url, settings.bot.webhook_secret, allowed_updates=Update.ALL_TYPES),
+            stop, _refused("setWebhook", "Check QA_BOT_WEBHOOK_URL (a public https:// URL on port 443, 80, 88 "
+                                         "or 8443) and QA_BOT_WEBHOOK_SECRET.", what="the webhook"))
+        if not done:
+            return False
+        try:
+            await app.updater.start_webhook(listen=settings.bot.webhook_listen, port=settings.bot.webhook_port,
+                                            url_path=urlsplit(url).path.lstrip("/"), webhook_url=url,
+                                            secret_token=settings.bot.webhook_secret,
+                                            allowed_updates=Update.ALL_TYPES, bootstrap_retries=0)
+        except OSError as exc:
+            raise SettingsError(f"Cannot listen for webhook calls on {settings.bot.webhook_listen}:{settings.bot.webhook_port} "
+                                f"({exc.strerror or exc}). Set QA_BOT_WEBHOOK_PORT to a free port.") from None
+        log.info("webhook mode on %s:%d", settings.bot.webhook_listen, settings.bot.webhook_port)
+        return True
+    done = await _with_retries("deleteWebhook", lambda: bot.bootstrap(None, None), stop,
+                               _refused("deleteWebhook", "Check TELEGRAM_BOT_TOKEN and QA_BOT_TELEGRAM_BASE_URL."))
+    if not done:
+        return False
+    await app.updater.start_polling(poll_interval=poll_interval, timeout=poll_timeout,
+                                    allowed_updates=Update.ALL_TYPES, bootstrap_retries=0,
+                                    error_callback=app.bot_data["core"].polling_failed)
+    log.info("long polling")
+    return True
+
+
 async def run_bot(app: Application, stop: asyncio.Event, poll_interval: float = 0.0,
                   poll_timeout: int = 10) -> None:
     """Serve updates (long polling, or webhook when configured) until `stop` is set; then shut down."""
     core: BotCore = app.bot_data["core"]
     settings = core.settings
-    try:
-        initialized = await _initialize(app, stop)
-    except BaseException:
-        core.close()
-        raise
-    if not initialized:
-        core.close()
-        return
     health = None
     reloader = None
     try:
+        initialized = await _with_retries(
+            "getMe", app.initialize, stop,
+            _refused("getMe", "Check TELEGRAM_BOT_TOKEN and QA_BOT_TELEGRAM_BASE_URL."))
+        if not initialized:
+            return
         log.info("bot @%s started; index: %s passages", app.bot.username, core.service.info().passages)
         try:
             await register_commands(app)
@@ -140,17 +207,8 @@ async def run_bot(app: Application, stop: asyncio.Event, poll_interval: float = 
                                     "port (or 0), or QA_BOT_HEALTH_LISTEN to an address of this host.") from None
         if settings.bot.reload_interval > 0:
             reloader = asyncio.create_task(reload_loop(core, settings.bot.reload_interval))
-        if settings.bot.webhook_url:
-            path = urlsplit(settings.bot.webhook_url).path.lstrip("/")
-            await app.updater.start_webhook(listen=settings.bot.webhook_listen, port=settings.bot.webhook_port,
-                                            url_path=path, webhook_url=settings.bot.webhook_url,
-                                            secret_token=settings.bot.webhook_secret,
-                                            allowed_updates=Update.ALL_TYPES, bootstrap_retries=-1)
-            log.info("webhook mode on %s:%d", settings.bot.webhook_listen, settings.bot.webhook_port)
-        else:
-            await app.updater.start_polling(poll_interval=poll_interval, timeout=poll_timeout,
-                                            allowed_updates=Update.ALL_TYPES, bootstrap_retries=-1)
-            log.info("long polling")
+        if not await _start_transport(app, stop, poll_interval, poll_timeout):
+            return
         await app.start()
         core.transport_running = True
         await stop.wait()
@@ -167,7 +225,8 @@ async def run_bot(app: Application, stop: asyncio.Event, poll_interval: float = 
                 await reloader
         if health is not None:
             await health.cleanup()
-        await app.shutdown()
+        with contextlib.suppress(Exception):
+            await app.shutdown()
         core.close()
         log.info("stopped")
 

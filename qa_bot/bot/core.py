@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -59,10 +60,38 @@ class BotCore:
         self.started_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.counts: Counter[str] = Counter()
         self.transport_running = False
+        self._poll_error: tuple[str, float] = ("", 0.0)
+        self.reload_error: str | None = None  # why the last hot reload failed, until one succeeds
+        self.search_error: str | None = None  # why the last search failed, until one succeeds
         # Searches are CPU-bound and the model uses several threads itself: a small pool beats asyncio's
         # default (cpu+4 threads), which oversubscribes small machines (measured: 2 workers 136 ms per
         # question vs 6 workers 213 ms on 2 cores, USE backend).
         self.executor = ThreadPoolExecutor(max_workers=search_workers(), thread_name_prefix="qa-search")
+
+    # ------------------------------------------------------------------ transport
+    def unparseable(self, update_id: int) -> None:
+        """An update python-telegram-bot cannot read was skipped (logged by the client)."""
+        self.counts["skipped_updates"] += 1
+
+    def polling_failed(self, exc: Exception) -> None:
+        """getUpdates failed (polling retries it by itself): one line per distinct error and minute."""
+        message, now = str(exc) or type(exc).__name__, time.monotonic()
+        last, at = self._poll_error
+        if message != last or now - at > 60:
+            log.warning("getUpdates failed (%s); polling goes on retrying", message)
+            self._poll_error = (message, now)
+
+    def reload_ok(self) -> None:
+        if self.reload_error is not None:
+            log.info("hot reload works again")
+            self.reload_error = None
+
+    def reload_failed(self, exc: Exception) -> None:
+        """Log a failing hot reload once per distinct error, not at every interval."""
+        message = str(exc) if isinstance(exc, QABotError) else f"{type(exc).__name__}: {exc}"
+        if message != self.reload_error:
+            log.warning("hot reload failed; still serving the previous index: %s", message)
+            self.reload_error = message
 
     # ------------------------------------------------------------------ access
     def is_admin(self, user_id: int | None) -> bool:
@@ -84,10 +113,10 @@ class BotCore:
         except QuestionError:
             self._log(chat_type, lang, question, began, "no_words", 0, offset)
             return Page([t("no_words", lang, example=t("example", lang))], answered=False)
-        except QABotError:
-            log.exception("search failed")
-            self.counts["errors"] += 1
+        except QABotError as exc:
+            self._search_failed(exc)
             return Page([t("error", lang)], answered=False)
+        self.search_error = None
         shown = answer.results[:k]
         if not answer.answered or not shown:
             self._log(chat_type, lang, question, began, "no" if offset == 0 else "no_more", 0, offset)
@@ -97,6 +126,12 @@ class BotCore:
             more = more_data(key, offset + k)
         self._log(chat_type, lang, question, began, "yes", len(shown), offset)
         return Page(render_results(shown, lang), answered=True, more=more, results=shown)
+
+    def _search_failed(self, exc: QABotError) -> None:
+        self.counts["errors"] += 1
+        if str(exc) != self.search_error:
+            log.error("search failed: %s", exc)
+            self.search_error = str(exc)
 
     async def _off_loop(self, func: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.executor, func, *args)
@@ -108,7 +143,12 @@ class BotCore:
 
     def _search(self, question: str, lang: str, k: int, offset: int) -> tuple[Answer, str]:
         answer = self.service.search(question, k + 1, offset)  # one extra tells whether "more" has anything
-        key = self.state.put_question(question, lang) if answer.answered and len(answer.results) > k else ""
+        key = ""
+        if answer.answered and len(answer.results) > k:
+            try:
+                key = self.state.put_question(question, lang)
+            except sqlite3.Error as exc:  # the answer matters more than its "more" button
+                log.warning("could not store the question for its \"more\" button: %s", exc)
         return answer, key
 
     def _log(self, chat_type: str, lang: str, question: str, began: float, answered: str, results: int,
@@ -126,10 +166,10 @@ class BotCore:
             answer = await self._off_loop(self.service.search, question, self.settings.top_k)
         except QuestionError:
             return []
-        except QABotError:
-            log.exception("inline search failed")
-            self.counts["errors"] += 1
+        except QABotError as exc:
+            self._search_failed(exc)
             return []
+        self.search_error = None
         results = answer.results if answer.answered else []
         self._log("inline", lang, question, began, "yes" if results else "no", len(results), 0)
         return results
@@ -142,9 +182,12 @@ class BotCore:
             info = self.service.info()
         except Exception as exc:
             error = type(exc).__name__
-        ok = info is not None and self.transport_running
+        ok = info is not None and self.transport_running and not self.reload_error and not self.search_error
+        problems = {key: value for key, value in (("reload_error", self.reload_error),
+                                                  ("search_error", self.search_error)) if value}
         return {
             "status": "ok" if ok else "degraded",
+            **problems,
             "uptime_s": round(time.monotonic() - self.started, 1),
             "started_at": self.started_at,
             "telegram": "running" if self.transport_running else "stopped",

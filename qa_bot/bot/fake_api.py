@@ -82,10 +82,11 @@ def visible_text(html_text: str) -> str:
 
 @dataclass
 class Fault:
-    kind: str  # "500", "429" or "drop"
+    kind: str  # "500", "429", "400", "drop", "badjson" (carried out, answer garbled) or "late" (answer delayed)
     count: int
     methods: frozenset[str] | None = None
     retry_after: int = 1
+    delay: float = 0.0  # "late": seconds the answer is held back after the call was carried out
 
 
 @dataclass
@@ -122,7 +123,7 @@ class FakeBotAPI:
         self.commands: dict[str, list[dict]] = {}
         self.rejected: list[str] = []  # HTML problems, should stay empty
         self.faults: list[Fault] = []
-        self.faults_served: dict[str, int] = {"500": 0, "429": 0, "drop": 0}
+        self.faults_served: dict[str, int] = {"500": 0, "429": 0, "400": 0, "drop": 0, "badjson": 0, "late": 0}
         self.chats: dict[int, dict] = {}
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -169,9 +170,11 @@ class FakeBotAPI:
                 except asyncio.TimeoutError:
                     pass
 
-    def fail(self, kind: str, count: int, methods: set[str] | None = None, retry_after: int = 1) -> None:
-        """Answer the next `count` matching requests with HTTP 500, 429 (retry_after) or a dropped connection."""
-        self.faults.append(Fault(kind, count, frozenset(methods) if methods else None, retry_after))
+    def fail(self, kind: str, count: int, methods: set[str] | None = None, retry_after: int = 1,
+             delay: float = 0.0) -> None:
+        """Answer the next `count` matching requests with HTTP 500, 429 (retry_after), 400, a dropped
+        connection, or (carrying the call out first) a body that is not JSON or an answer `delay` s late."""
+        self.faults.append(Fault(kind, count, frozenset(methods) if methods else None, retry_after, delay))
 
     def _take_fault(self, method: str) -> Fault | None:
         for fault in self.faults:
@@ -215,7 +218,10 @@ class FakeBotAPI:
                 return web.json_response({"ok": False, "error_code": 429,
                                           "description": f"Too Many Requests: retry after {fault.retry_after}",
                                           "parameters": {"retry_after": fault.retry_after}}, status=429)
-            return self._error(500, "Internal Server Error")
+            if fault.kind == "400":
+                return self._error(400, "Bad Request: bad webhook: refused by a scheduled fault")
+            if fault.kind == "500":
+                return self._error(500, "Internal Server Error")
         params = await self._params(request)
         self.calls.append((method, params))
         handler = getattr(self, f"_m_{method}", None)
@@ -227,6 +233,11 @@ class FakeBotAPI:
             return self._error(exc.code, exc.description)
         finally:
             await self._notify()
+        if fault is not None and fault.kind == "badjson":
+            return web.Response(status=200, body=b'{"ok": true, "result": {"message_id": 1, "da',
+                                content_type="application/json")
+        if fault is not None and fault.kind == "late":
+            await asyncio.sleep(fault.delay)
         return web.json_response({"ok": True, "result": result})
 
     @staticmethod

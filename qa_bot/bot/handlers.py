@@ -8,8 +8,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Awaitable
 from contextlib import suppress
 from html import escape
+from typing import Any
 
 from telegram import (
     InlineKeyboardButton,
@@ -37,6 +39,7 @@ from telegram.ext import (
 from .core import BotCore, Page
 from .html import MAX_MESSAGE, render_result, render_sources, tg_len
 from .i18n import lang_of, t
+from .retry import MaybeDelivered
 from .state import parse_more_data
 
 log = logging.getLogger("qa_bot.bot")
@@ -44,6 +47,7 @@ log = logging.getLogger("qa_bot.bot")
 PUBLIC_COMMANDS = ("start", "help", "sources")
 ADMIN_COMMANDS = ("reload", "stats")
 TYPING_AFTER = 0.8  # seconds
+MAX_SOURCES_MESSAGES = 3  # /sources lists at most this many messages of articles
 
 
 def core_of(context: ContextTypes.DEFAULT_TYPE) -> BotCore:
@@ -61,11 +65,29 @@ def more_keyboard(data: str | None, lang: str) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup([[InlineKeyboardButton(t("more_button", lang), callback_data=data)]])
 
 
+async def deliver(send: Awaitable[Any]) -> None:
+    """Await one send; a send that reached Telegram but whose answer was lost counts as sent (retry.py)."""
+    with suppress(MaybeDelivered):
+        await send
+
+
 async def send_page(message: Message, page: Page, lang: str) -> None:
     """Send a page as replies to `message`; the "more" button goes under the last part."""
     for i, text in enumerate(page.messages):
         last = i == len(page.messages) - 1
-        await message.reply_text(text, reply_markup=more_keyboard(page.more, lang) if last else None)
+        await deliver(message.reply_text(text, reply_markup=more_keyboard(page.more, lang) if last else None))
+
+
+async def over_limit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """Count one request against the sender's fair-use limit; True (after one warning) when over it."""
+    core, lang = core_of(context), lang_for(update)
+    user, chat = update.effective_user, update.effective_chat
+    ident = user.id if user else (chat.id if chat else 0)
+    if core.limiter.allow(ident):
+        return False
+    if core.limiter.should_warn(ident) and update.effective_message is not None:
+        await deliver(update.effective_message.reply_text(t("rate_limited", lang, limit=core.settings.bot.rate_limit)))
+    return True
 
 
 # ---------------------------------------------------------------------- access guard
@@ -95,6 +117,8 @@ async def guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 # ---------------------------------------------------------------------- commands
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    if await over_limit(update, context):
+        return
     core, lang = core_of(context), lang_for(update)
     info = core.service.info()
     await update.effective_message.reply_text(t("start", lang, documents=info.documents,
@@ -102,19 +126,34 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def help_(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    if await over_limit(update, context):
+        return
+    await _help(update, context)
+
+
+async def _help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     lang = lang_for(update)
     await update.effective_message.reply_text(
         t("help", lang, example=t("example", lang), username=escape(context.bot.username or "bot")))
 
 
 async def sources(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    if await over_limit(update, context):
+        return
     core, lang = core_of(context), lang_for(update)
     docs, info = core.service.sources(), core.service.info()
-    for text in render_sources(docs, info.passages, lang):
-        await update.effective_message.reply_text(text)
+    messages = render_sources(docs, info.passages, lang)
+    if len(messages) > MAX_SOURCES_MESSAGES:
+        shown = sum(text.count("\n") + 1 for text in messages[:MAX_SOURCES_MESSAGES]) - 1  # minus the heading
+        messages = messages[:MAX_SOURCES_MESSAGES - 1] + [
+            messages[MAX_SOURCES_MESSAGES - 1] + "\n" + t("sources_more", lang, n=len(docs) - shown)]
+    for text in messages:
+        await deliver(update.effective_message.reply_text(text))
 
 
 async def reload_(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    if await over_limit(update, context):
+        return
     core, lang = core_of(context), lang_for(update)
     if not core.is_admin(update.effective_user.id if update.effective_user else None):
         await update.effective_message.reply_text(t("admin_only", lang))
@@ -127,9 +166,14 @@ async def reload_(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    if await over_limit(update, context):
+        return
     core, lang = core_of(context), lang_for(update)
     if not core.is_admin(update.effective_user.id if update.effective_user else None):
         await update.effective_message.reply_text(t("admin_only", lang))
+        return
+    if update.effective_chat is None or update.effective_chat.type != ChatType.PRIVATE:
+        await update.effective_message.reply_text(t("private_only", lang))  # counters are not for the group
         return
     body = json.dumps(core.health(), indent=1, ensure_ascii=False)
     await update.effective_message.reply_text(f"<pre>{escape(body)}</pre>")
@@ -156,10 +200,7 @@ async def answer(update: Update, context: ContextTypes.DEFAULT_TYPE, question: s
     """Rate-limit, search off the loop, reply with quoted passages (or a short 'nothing found')."""
     core, lang = core_of(context), lang_for(update)
     message, chat = update.effective_message, update.effective_chat
-    user_id = update.effective_user.id if update.effective_user else chat.id
-    if not core.limiter.allow(user_id):
-        if core.limiter.should_warn(user_id):
-            await message.reply_text(t("rate_limited", lang, limit=core.settings.bot.rate_limit))
+    if await over_limit(update, context):
         return
     typing = asyncio.create_task(_typing_after(context, chat.id, TYPING_AFTER))
     try:
@@ -205,6 +246,9 @@ async def more(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.info("stale or forged callback data")
         await query.answer(t("stale_button", lang), show_alert=True)
         return
+    if not await asyncio.to_thread(core.state.first_press, query.message.chat.id, query.message.message_id):
+        await query.answer()  # this button was pressed already: its page is on its way or sent
+        return
     user_id = query.from_user.id
     if not core.limiter.allow(user_id):
         await query.answer(t("rate_limited", lang, limit=core.settings.bot.rate_limit), show_alert=True)
@@ -217,8 +261,8 @@ async def more(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             await query.edit_message_reply_markup(reply_markup=None)
     for i, text in enumerate(page.messages):
         last = i == len(page.messages) - 1
-        await context.bot.send_message(query.message.chat.id, text,
-                                       reply_markup=more_keyboard(page.more, asked_lang) if last else None)
+        await deliver(context.bot.send_message(query.message.chat.id, text,
+                                               reply_markup=more_keyboard(page.more, asked_lang) if last else None))
 
 
 async def inline(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -247,6 +291,8 @@ async def inline(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Log first (token redacted by the log setup), then tell a private-chat user, never raise."""
     update_id = getattr(update, "update_id", None)
+    if isinstance(context.error, MaybeDelivered):  # logged where it happened; the reply most likely arrived
+        return
     log.error("error handling update %s: %s", update_id, context.error, exc_info=context.error)
     core = context.application.bot_data.get("core")
     if core is not None:

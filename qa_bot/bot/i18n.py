@@ -68,6 +68,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Sorry, this bot is private. Ask its operator for access.",
         "de": "Tut mir leid, dieser Bot ist privat. Frag den Betreiber nach Zugang.",
     },
+    "private_only": {"en": "Please send me this command in a private chat.",
+                     "de": "Bitte schick mir diesen Befehl in einem privaten Chat."},
+    "sources_more": {"en": "… and {n} more.", "de": "… und {n} weitere."},
     "admin_only": {"en": "This command is for administrators only.",
                    "de": "Dieser Befehl ist nur für Administratoren."},
     "error": {

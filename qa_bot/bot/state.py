@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
+import os
 import re
 import sqlite3
 import threading
 import time
 from pathlib import Path
+
+from ..errors import SettingsError
+
+log = logging.getLogger("qa_bot.bot")
 
 KEEP_SECONDS = 90 * 24 * 3600  # buttons older than this answer "expired"
 MORE_PREFIX = "m"
@@ -25,15 +31,43 @@ class BotState:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS questions (key TEXT PRIMARY KEY, question TEXT NOT NULL, "
-                         "lang TEXT NOT NULL, created REAL NOT NULL)")
-        self._db.execute("CREATE TABLE IF NOT EXISTS refused (id INTEGER PRIMARY KEY, created REAL NOT NULL)")
         self._puts = 0
+        where = f"QA_BOT_STATE_FILE={path}"
+        if self.path.is_dir():
+            raise SettingsError(f"{where} is a folder. Set it to a file path, e.g. {self.path / 'bot-state.sqlite3'}.")
+        try:
+            if str(path) != ":memory:":
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self._db = self._open(str(path))
+            except sqlite3.DatabaseError as exc:
+                if "not a database" not in str(exc) and "malformed" not in str(exc):
+                    raise
+                aside = self.path.with_name(f"{self.path.name}.damaged-{int(time.time())}")
+                os.replace(self.path, aside)
+                log.warning("the bot state file %s is damaged (%s); moved it to %s and started a new one "
+                            "(older \"More\" buttons will ask to ask again)", path, exc, aside.name)
+                self._db = self._open(str(path))
+        except (sqlite3.Error, OSError) as exc:
+            reason = getattr(exc, "strerror", None) or exc
+            raise SettingsError(f"Cannot open the bot state file {where} ({reason}). "
+                                "Set QA_BOT_STATE_FILE to a file in a writable folder.") from None
+
+    @staticmethod
+    def _open(path: str) -> sqlite3.Connection:
+        db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("CREATE TABLE IF NOT EXISTS questions (key TEXT PRIMARY KEY, question TEXT NOT NULL, "
+                       "lang TEXT NOT NULL, created REAL NOT NULL)")
+            db.execute("CREATE TABLE IF NOT EXISTS refused (id INTEGER PRIMARY KEY, created REAL NOT NULL)")
+            db.execute("CREATE TABLE IF NOT EXISTS pressed (chat_id INTEGER NOT NULL, message_id INTEGER NOT NULL, "
+                       "created REAL NOT NULL, PRIMARY KEY (chat_id, message_id))")
+        except BaseException:
+            db.close()
+            raise
+        return db
 
     @staticmethod
     def key_for(question: str, lang: str) -> str:
@@ -48,6 +82,7 @@ class BotState:
             self._puts += 1
             if self._puts % 1000 == 0:
                 self._db.execute("DELETE FROM questions WHERE created < ?", (time.time() - KEEP_SECONDS,))
+                self._db.execute("DELETE FROM pressed WHERE created < ?", (time.time() - KEEP_SECONDS,))
         return key
 
     def get_question(self, key: str) -> tuple[str, str] | None:
@@ -57,6 +92,13 @@ class BotState:
         if row is None or row[2] < time.time() - KEEP_SECONDS:
             return None
         return row[0], row[1]
+
+    def first_press(self, chat_id: int, message_id: int) -> bool:
+        """True for the first press of the "more" button under one message: quick repeated presses (or
+        the same press delivered twice) must not send the next page again."""
+        with self._lock:
+            cur = self._db.execute("INSERT OR IGNORE INTO pressed VALUES (?, ?, ?)", (chat_id, message_id, time.time()))
+            return cur.rowcount == 1
 
     def first_refusal(self, ident: int) -> bool:
         """True the first time `ident` is refused, so each stranger gets one refusal, not one per message."""
