@@ -165,8 +165,9 @@ async def _start_transport(app: Application, stop: asyncio.Event, poll_interval:
                                             secret_token=settings.bot.webhook_secret,
                                             allowed_updates=Update.ALL_TYPES, bootstrap_retries=0)
         except OSError as exc:
-            raise SettingsError(f"Cannot listen for webhook calls on {settings.bot.webhook_listen}:{settings.bot.webhook_port} "
-                                f"({exc.strerror or exc}). Set QA_BOT_WEBHOOK_PORT to a free port.") from None
+            where = f"{settings.bot.webhook_listen}:{settings.bot.webhook_port}"
+            raise SettingsError(f"Cannot listen for webhook calls on {where} ({exc.strerror or exc}). "
+                                "Set QA_BOT_WEBHOOK_PORT to a free port.") from None
         log.info("webhook mode on %s:%d", settings.bot.webhook_listen, settings.bot.webhook_port)
         return True
     done = await _with_retries("deleteWebhook", lambda: bot.bootstrap(None, None), stop,
