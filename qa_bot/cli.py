@@ -74,33 +74,97 @@ class _StderrWarnings(logging.Handler):
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("sources", nargs=-1)
 @click.option("--rebuild", is_flag=True, help="Re-embed every article instead of only new or changed ones.")
 @click.option("--prune", is_flag=True,
-              help="With PATHS: also remove indexed articles that are not under PATHS.")
-@click.option("--json", "as_json", is_flag=True, help="Print what changed as one JSON object.")
+              help="With SOURCES: also remove indexed articles that are not among them.")
+@click.option("--feeds", "refresh_feeds", is_flag=True,
+              help="First fetch the new items of every subscribed feed.")
+@click.option("--watch", is_flag=True,
+              help="Keep going: every --interval seconds fetch new feed items and index what changed.")
+@click.option("--interval", type=click.FloatRange(1), default=900.0, show_default=True,
+              help="Seconds between rounds with --watch.")
+@click.option("--json", "as_json", is_flag=True, help="Print what changed as one JSON object (per round).")
 @service_options
-def index(paths: tuple[Path, ...], rebuild: bool, prune: bool, as_json: bool, **overrides: Any) -> None:
-    """Build or update the index from the articles folder (removed articles disappear), or add and
-    update the articles under PATHS (files or folders)."""
+def index(sources: tuple[str, ...], rebuild: bool, prune: bool, refresh_feeds: bool, watch: bool, interval: float,
+          as_json: bool, **overrides: Any) -> None:
+    """Build or update the index from the articles folder (removed articles disappear), or add SOURCES:
+    article files or folders (.txt, .md, .html, .pdf), web page or PDF URLs, and RSS/Atom feeds (URLs or
+    .rss/.atom/.xml files; every item's article is fetched, items seen before are skipped)."""
     from .service import QAService
 
     service = QAService(_settings(**overrides))
-    stage = None if as_json else (lambda msg: click.echo(msg + " …", err=True))
-    report = service.index(list(paths) or None, rebuild=rebuild, progress=not as_json, on_stage=stage,
-                           prune=True if prune else None)
-    if as_json:
-        click.echo(json.dumps(report.to_json(), ensure_ascii=False))
+    if watch:
+        _watch(service, list(sources), interval, as_json)
         return
+    _index_round(service, list(sources), rebuild, prune, refresh_feeds, as_json)
+
+
+def _index_round(service, sources: list[str], rebuild: bool, prune: bool, refresh_feeds: bool,
+                 as_json: bool) -> None:
+    stage = None if as_json else (lambda msg: click.echo(msg + " …", err=True))
+    collected, report = service.add_sources(sources, refresh_feeds=refresh_feeds, progress=not as_json,
+                                            on_stage=stage, rebuild=rebuild, prune=True if prune else None)
+    for problem in collected.problems:
+        click.echo(f"Warning: {problem}", err=True)
+    if as_json:
+        data = report.to_json()
+        data["fetched"] = [str(p) for p in collected.paths]
+        data.update(feeds_added=collected.feeds_added, items_seen=collected.items_seen,
+                    problems=collected.problems)
+        click.echo(json.dumps(data, ensure_ascii=False))
+        return
+    for feed in collected.feeds_added:
+        click.echo(f"Subscribed to the feed {feed}")
+    if collected.paths or collected.items_seen:
+        seen = f" ({collected.items_seen} feed item(s) seen before skipped)" if collected.items_seen else ""
+        click.echo(f"Fetched {len(collected.paths)} article(s) into {service.settings.articles_dir}/{seen}.")
     for label, items in (("added", report.added), ("changed", report.changed), ("removed", report.removed)):
-        for doc_id in items:
-            click.echo(f"{label:>8}  {doc_id}")
+        _echo_changes(label, items)
     if not report.modified:
         click.echo(f"Index is up to date: {len(report.unchanged)} article(s), {report.passages_total} passages.")
     else:
-        click.echo(f"Indexed {report.passages_embedded} new passage(s); the index holds "
+        counts = ", ".join(f"{len(items)} {label}" for label, items in
+                           (("added", report.added), ("changed", report.changed), ("removed", report.removed))
+                           if items)
+        click.echo(f"Indexed {report.passages_embedded} new passage(s) ({counts} article(s)); the index holds "
                    f"{report.passages_total} passages ({report.index_type}) in {service.settings.index_dir}/ "
                    f"[{report.seconds:.1f}s].")
+
+
+SHOW_CHANGES = 10  # more changed articles than this are summarised, not listed one per line
+
+
+def _echo_changes(label: str, items: list[str]) -> None:
+    shown = items if len(items) <= SHOW_CHANGES else items[:SHOW_CHANGES - 2]
+    for doc_id in shown:
+        click.echo(f"{label:>8}  {doc_id}")
+    if len(shown) < len(items):
+        click.echo(f"{label:>8}  … and {len(items) - len(shown)} more (`--json` lists them all)")
+
+
+def _watch(service, sources: list[str], interval: float, as_json: bool) -> None:
+    """Index rounds until SIGTERM or Ctrl-C; a failed round is reported and the next one still runs."""
+    import signal
+    import threading
+    import time
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.is_set():
+            began = time.monotonic()
+            try:
+                _index_round(service, sources, False, False, True, as_json)
+            except QABotError as exc:
+                click.echo(f"Error: {exc} (trying again in {interval:.0f}s)", err=True)
+            sources = []  # given sources are added once; later rounds refresh the feeds and the folder
+            if not as_json:
+                click.echo(f"Next round in {interval:.0f}s (Ctrl-C or SIGTERM stops).", err=True)
+            stop.wait(max(0.0, interval - (time.monotonic() - began)))
+    except KeyboardInterrupt:
+        pass
+    click.echo("Stopped.", err=True)
 
 
 @cli.command()

@@ -18,7 +18,10 @@ from pathlib import Path
 from .errors import ArticlesError
 from .lang import SUPPORTED, detect_language
 
-ARTICLE_SUFFIXES = (".txt", ".md")
+TEXT_SUFFIXES = (".txt", ".md")
+PAGE_SUFFIXES = (".html", ".htm")  # saved web pages: main text and metadata extracted (news extra)
+ARTICLE_SUFFIXES = TEXT_SUFFIXES + PAGE_SUFFIXES + (".pdf",)
+KINDS = ".txt, .md, .html or .pdf"
 SIDECAR_SUFFIXES = (".meta.json", ".meta.yaml", ".meta.yml")
 META_KEYS = ("title", "url", "outlet", "published", "lang")
 TITLE_CHARS = 90
@@ -50,19 +53,36 @@ class Passage:
 
 # ---------------------------------------------------------------- reading files
 
-def find_articles(paths: Iterable[Path]) -> list[tuple[Path, Path]]:
+def _inside(path: Path, articles_root: Path | None) -> tuple[Path, Path] | None:
+    """(path, articles root) in forms that `relative_to` accepts when `path` is inside the articles
+    folder, so an article there has one id however it is named on the command line; else None."""
+    if articles_root is None:
+        return None
+    for candidate, root in ((path, articles_root), (path.resolve(), articles_root.resolve())):
+        try:
+            candidate.relative_to(root)
+            return candidate, root
+        except ValueError:
+            continue
+    return None
+
+
+def find_articles(paths: Iterable[Path], articles_root: Path | None = None) -> list[tuple[Path, Path]]:
     """(file, root) for every article under `paths`; a wrong path is an error, not an empty index."""
     found: list[tuple[Path, Path]] = []
     for raw in paths:
         path = Path(raw)
+        inside = _inside(path, articles_root)
         if path.is_file():
             if path.suffix.lower() not in ARTICLE_SUFFIXES:
-                raise ArticlesError(f"{path} is not a .txt or .md article.")
-            found.append((path, path.parent))
+                raise ArticlesError(f"{path} is not an article ({KINDS}); feeds are added as URLs or "
+                                    ".rss/.atom/.xml files.")
+            found.append(inside or (path, path.parent))
         elif path.is_dir():
-            found.extend((p, path) for p in sorted(path.rglob("*"))
+            top, root = inside or (path, path)
+            found.extend((p, root) for p in sorted(top.rglob("*"))
                          if p.is_file() and p.suffix.lower() in ARTICLE_SUFFIXES
-                         and not any(part.startswith(".") for part in p.relative_to(path).parts))
+                         and not any(part.startswith(".") for part in p.relative_to(top).parts))
         else:
             raise ArticlesError(f"No such file or folder: {path}")
     return found
@@ -107,8 +127,11 @@ def _sidecar(path: Path) -> tuple[dict, bytes]:
 
 
 def read_article(path: Path, root: Path) -> Document:
-    """Read one article with its metadata (front matter beats sidecar beats derived values)."""
+    """Read one article with its metadata (front matter beats sidecar beats derived values; for a web page
+    or PDF, the sidecar beats what the page itself says)."""
     raw = path.read_bytes()
+    if path.suffix.lower() not in TEXT_SUFFIXES:
+        return _read_page(path, root, raw)
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         text = raw.decode("utf-16")
     else:
@@ -129,6 +152,17 @@ def read_article(path: Path, root: Path) -> Document:
         doc_id=rel, body=body, path=str(path), meta=meta,
         content_hash=hashlib.sha256(raw + b"\0" + side_raw).hexdigest(),
     )
+
+
+def _read_page(path: Path, root: Path, raw: bytes) -> Document:
+    from .news.extract import extract_html, extract_pdf
+
+    extracted = extract_pdf(raw, str(path)) if path.suffix.lower() == ".pdf" else extract_html(raw, name=str(path))
+    side_meta, side_raw = _sidecar(path)
+    meta = {**extracted.meta(), **side_meta}
+    return make_document(doc_id=path.relative_to(root).with_suffix("").as_posix(), body=extracted.text,
+                         path=str(path), meta=meta,
+                         content_hash=hashlib.sha256(raw + b"\0" + side_raw).hexdigest())
 
 
 def make_document(doc_id: str, body: str, path: str = "", meta: dict | None = None,
@@ -239,14 +273,24 @@ def split_document(doc: Document, max_chars: int = 500) -> list[Passage]:
     return passages
 
 
-def load_articles(paths: Iterable[Path]) -> list[Document]:
-    """Every article under `paths`, read and checked; duplicate ids are an error."""
-    files = find_articles(paths)
+def load_articles(paths: Iterable[Path], articles_root: Path | None = None,
+                  progress: bool = False) -> list[Document]:
+    """Every article under `paths`, read and checked; duplicate ids are an error. Files inside
+    `articles_root` (the articles folder) get the same id as when the whole folder is indexed."""
+    paths = list(paths)
+    files = find_articles(paths, articles_root)
     if not files:
         shown = ", ".join(str(p) for p in paths)
-        raise ArticlesError(f"No .txt or .md articles found in {shown}.")
+        raise ArticlesError(f"No articles ({KINDS}) found in {shown}.")
     docs, seen = [], {}
-    for path, root in files:
+    pages = sum(1 for p, _ in files if p.suffix.lower() not in TEXT_SUFFIXES)
+    todo = files
+    if progress and len(files) >= 50:  # reading is quick for text, ~20 ms a page for HTML and PDF
+        from tqdm import tqdm
+
+        todo = tqdm(files, desc=f"Reading {len(files)} article(s)" + (f", {pages} web page(s)/PDF" if pages else ""),
+                    unit="file", leave=False)
+    for path, root in todo:
         try:
             doc = read_article(path, root)
         except OSError as exc:

@@ -39,7 +39,8 @@ def _style(text: str, code: str, color: bool) -> str:
 
 def source_line(result: SearchResult) -> str:
     src = result.source
-    line = f"{src.title} — paragraph {src.paragraph}"
+    extras = ", ".join(x for x in (src.outlet, src.published) if x)
+    line = f"{src.title}{f' ({extras})' if extras else ''} — paragraph {src.paragraph}"
     if src.url:
         line += f" — {src.url}"
     else:

@@ -14,15 +14,18 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .embed import Embedder, load_embedder
-from .errors import IndexNotFoundError
+from .errors import IndexNotFoundError, QABotError
 from .ingest import load_articles
 from .retrieve import Retriever
 from .settings import Settings, load_settings
 from .store import Snapshot, engine_for, open_snapshot, update_index
 from .types import Answer, DocumentInfo, IndexInfo, IndexReport
+
+if TYPE_CHECKING:
+    from .news.collect import Collected
 
 log = logging.getLogger(__name__)
 
@@ -108,12 +111,56 @@ class QAService:
         longer there are removed when indexing the articles folder, or with `prune=True`; explicit paths
         otherwise only add and update."""
         s = self.settings
-        docs = load_articles(list(paths) if paths else [s.articles_dir])
+        docs = load_articles(list(paths) if paths else [s.articles_dir], articles_root=s.articles_dir,
+                             progress=progress)
         report = update_index(s, docs, self.embedder, rebuild=rebuild, progress=progress, on_stage=on_stage,
                               prune=(not paths) if prune is None else prune)
         if self._state is not None:
             self.reload_if_changed()
         return report
+
+    def add_sources(self, inputs: Sequence[str], refresh_feeds: bool = False, progress: bool = False,
+                    on_stage: Callable[[str], None] | None = None, fetcher: Callable[..., Any] | None = None,
+                    rebuild: bool = False, prune: bool | None = None) -> tuple[Collected, IndexReport]:
+        """Add news sources and index them: `inputs` are http(s) URLs (web pages, PDFs, RSS/Atom feeds),
+        feed files (.rss/.atom/.xml) and article files or folders. Fetched articles are saved in the
+        articles folder (see `qa_bot.news.collect`). With no inputs, the whole articles folder is indexed
+        (articles no longer there are removed); with `refresh_feeds`, the subscribed feeds' new items are
+        fetched first. A feed item that fails is reported in `Collected.problems`, not raised."""
+        from .news.collect import Collected, Collector, is_url
+
+        collector = Collector(self.settings.articles_dir, self.settings.max_source_mb * 1024 * 1024,
+                              progress=progress, **({"fetcher": fetcher} if fetcher else {}))
+        collected = Collected()
+        local: list[Path] = []
+        stage = on_stage or (lambda _msg: None)
+        if refresh_feeds and collector.registry.feeds():
+            stage(f"Fetching new items of {len(collector.registry.feeds())} feed(s)")
+            collected.merge(collector.refresh_feeds())
+        for item in inputs:
+            if is_url(item):
+                stage(f"Fetching {item}")
+                collected.merge(collector.add_url(item))
+            elif Path(item).is_file() and Path(item).suffix.lower() in (".rss", ".atom", ".xml"):
+                stage(f"Reading the feed {item}")
+                collected.merge(collector.add_feed_file(Path(item)))
+            else:
+                local.append(Path(item))
+        if not inputs:
+            return collected, self.index(rebuild=rebuild, progress=progress, on_stage=on_stage)
+        paths = local + collected.paths
+        if not paths and not rebuild:  # every feed item was seen before: nothing new to index
+            return collected, self._unchanged_report()
+        return collected, self.index(paths or None, rebuild=rebuild, progress=progress, on_stage=on_stage,
+                                     prune=prune)
+
+    def _unchanged_report(self) -> IndexReport:
+        try:
+            info, docs = self.info(), self.sources()
+        except QABotError:
+            return IndexReport()
+        return IndexReport(unchanged=[d.doc_id for d in docs], passages_total=info.passages,
+                           index_type=info.index_type)
 
     def reload_if_changed(self) -> bool:
         """Switch to a newer index generation, if there is one. True when it switched."""

@@ -195,7 +195,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("index_dir", "QA_BOT_INDEX_DIR", Path("embeddings"),
             "Directory holding the FAISS index, the SQLite passage store and the manifest.", Path),
     Setting("articles_dir", "QA_BOT_ARTICLES_DIR", Path("seeds"),
-            "Folder of `.txt`/`.md` articles indexed when no paths are given.", Path),
+            "Folder of articles (`.txt`, `.md`, `.html`, `.pdf`) indexed when no paths are given; fetched web "
+            "pages and feed items are saved here too.", Path),
     Setting("top_k", "QA_BOT_TOP_K", 3, "Passages returned per question.", _positive_int),
     Setting("min_score", "QA_BOT_MIN_SCORE", None,
             "Abstention threshold on the fused score; `auto` uses the value calibrated for the backend "
@@ -213,6 +214,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("passage_prompt", "QA_BOT_PASSAGE_PROMPT", None,
             "Text put before every passage (e5: `passage: `); chosen automatically for e5 models.",
             _optional_str),
+    Setting("max_source_mb", "QA_BOT_MAX_SOURCE_MB", 10,
+            "Largest web page, feed, PDF or uploaded document accepted as a news source, in MB.", _positive_int),
     # ---- the Telegram bot (`qa-bot serve`)
     Setting("telegram_token", "TELEGRAM_BOT_TOKEN", None, "Bot token from @BotFather (never logged).",
             _token, secret=True, section="bot"),
@@ -297,6 +300,7 @@ class Settings:
     threads: int
     query_prompt: str | None
     passage_prompt: str | None
+    max_source_mb: int
     bot: BotSettings
 
     @property

@@ -77,7 +77,8 @@ def test_index_prints_what_changed(run, articles):
     first = run("index")
     assert first.exit_code == 0
     assert first.stdout.splitlines()[:2] == ["   added  000_a9b13bc05b2b618c", "   added  002_eaf006b3a9e755d3"]
-    assert first.stdout.splitlines()[2].startswith("Indexed 17 new passage(s); the index holds 17 passages (flat)")
+    assert first.stdout.splitlines()[2].startswith("Indexed 17 new passage(s) (2 added article(s)); the index holds 17 "
+                                                 "passages (flat)")
     again = run("index")
     assert again.stdout == "Index is up to date: 2 article(s), 17 passages.\n"
     (articles / "000_a9b13bc05b2b618c.txt").unlink()

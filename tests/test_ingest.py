@@ -84,14 +84,17 @@ def test_wrong_paths_and_bad_metadata_are_clear_errors(tmp_path):
     with pytest.raises(ArticlesError, match="No such file or folder: .*nowhere"):
         load_articles([tmp_path / "nowhere"])
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ArticlesError, match="No .txt or .md articles found"):
+    with pytest.raises(ArticlesError, match=r"No articles \(.txt, .md, .html or .pdf\) found"):
         load_articles([tmp_path / "empty"])
     write(tmp_path / "bad" / "x.md", "---\ntitle: [unclosed\n---\nText.")
     with pytest.raises(ArticlesError, match=r"x.md: front matter is not valid YAML \(line 2\)"):
         load_articles([tmp_path / "bad"])
     write(tmp_path / "pdf" / "x.pdf", "%PDF")
-    with pytest.raises(ArticlesError, match="is not a .txt or .md article"):
+    with pytest.raises(ArticlesError, match=r"x.pdf: not a readable PDF"):
         load_articles([tmp_path / "pdf" / "x.pdf"])
+    write(tmp_path / "doc" / "x.docx", "PK")
+    with pytest.raises(ArticlesError, match=r"x.docx is not an article \(.txt, .md, .html or .pdf\)"):
+        load_articles([tmp_path / "doc" / "x.docx"])
 
 
 def test_language_is_detected_per_article(tmp_path):
