@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import threading
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +27,24 @@ PRUNE_MIN_POSTINGS = 20_000  # below this, scoring every posting is cheaper than
 DENSE_MAX_ROWS = 50_000  # up to this many passages, one dense score array beats sorting the postings
 TERMS_CACHE = 256  # questions whose analysed terms are remembered
 DENSE_SHARE = 0.125  # candidates above this share of all passages: a dense score array beats sorting them
+
+
+def question_terms(question: str, langs: Sequence[str], match_name: Callable[[str], str | None]) -> list[str]:
+    """The question analysed in every corpus language, de-duplicated, order kept. The question's own
+    stopwords go first: "what does" in an English question is no evidence against German passages, and
+    would otherwise dilute the share that its names match. Both engines analyse questions here.
+
+    `match_name` maps a Cyrillic word to the corpus word it transliterates to (or None); it is asked
+    only when the corpus has no Russian."""
+    own = STOPWORDS.get(detect_language(question, default=langs[0] if langs else "de"), ())
+    content = [w for w in words(question) if w not in own]
+    if "ru" not in langs:  # a Cyrillic name in the question may be a Latin one in the corpus
+        content = [match_name(w) or w for w in content]
+    seen: dict[str, None] = {}
+    for lang in langs or ("de",):
+        for tok in analyze(" ".join(content), lang):
+            seen.setdefault(tok, None)
+    return list(seen)
 
 
 class BM25Index:
@@ -110,18 +128,7 @@ class BM25Index:
         return list(cached)
 
     def _query_terms(self, question: str) -> list[str]:
-        """The question analysed in every corpus language, de-duplicated, order kept. The question's
-        own stopwords go first: "what does" in an English question is no evidence against German
-        passages, and would otherwise dilute the share that its names match."""
-        own = STOPWORDS.get(detect_language(question, default=self.langs[0] if self.langs else "de"), ())
-        content = [w for w in words(question) if w not in own]
-        if "ru" not in self.langs:  # a Cyrillic name in the question may be a Latin one in the corpus
-            content = [self._name_matcher().match(w) or w for w in content]
-        seen: dict[str, None] = {}
-        for lang in self.langs or ("de",):
-            for tok in analyze(" ".join(content), lang):
-                seen.setdefault(tok, None)
-        return list(seen)
+        return question_terms(question, self.langs, lambda word: self._name_matcher().match(word))
 
     def _name_matcher(self) -> NameMatcher:
         if self._names is None:

@@ -127,9 +127,14 @@ def _index_round(service, sources: list[str], rebuild: bool, prune: bool, refres
         counts = ", ".join(f"{len(items)} {label}" for label, items in
                            (("added", report.added), ("changed", report.changed), ("removed", report.removed))
                            if items)
+        s = service.settings
+        where = f"{s.index_dir}/"
+        if s.database_url:
+            from .store.pg.connect import describe
+
+            where = f"PostgreSQL {describe(s.database_url)} (schema {s.database_schema})"
         click.echo(f"Indexed {report.passages_embedded} new passage(s) ({counts} article(s)); the index holds "
-                   f"{report.passages_total} passages ({report.index_type}) in {service.settings.index_dir}/ "
-                   f"[{report.seconds:.1f}s].")
+                   f"{report.passages_total} passages ({report.index_type}) in {where} [{report.seconds:.1f}s].")
 
 
 SHOW_CHANGES = 10  # more changed articles than this are summarised, not listed one per line

@@ -33,3 +33,7 @@ class ArticlesError(QABotError):
 
 class QuestionError(QABotError):
     """The question is empty or cannot be searched."""
+
+
+class DatabaseError(QABotError):
+    """The PostgreSQL database cannot be reached or used (never carries the password)."""

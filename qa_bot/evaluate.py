@@ -3,10 +3,12 @@ cross-lingual passage retrieval (German paragraphs, questions in de/en/ru/es). R
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
+import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +107,23 @@ def build_xquad_service(settings: Settings, folder: Path, index_dir: Path, keep:
     return service
 
 
+@contextlib.contextmanager
+def scratch_settings(settings: Settings) -> Iterator[tuple[Settings, Path]]:
+    """Settings for a throwaway index: a temporary folder, and with PostgreSQL a temporary schema in the
+    configured database (dropped afterwards), so an evaluation never touches the real index."""
+    with tempfile.TemporaryDirectory(prefix="qa-bot-eval-") as tmp:
+        if not settings.database_url:
+            yield settings.with_overrides(index_dir=Path(tmp)), Path(tmp)
+            return
+        from .store.pg.schema import drop_schema
+
+        schema = f"qa_bot_eval_{uuid.uuid4().hex[:12]}"
+        try:
+            yield settings.with_overrides(index_dir=Path(tmp), database_schema=schema), Path(tmp)
+        finally:
+            drop_schema(settings.database_url, schema)
+
+
 def rank_paragraphs(service, questions: Sequence[str], mode: str, depth: int = 10) -> list[list[int]]:
     """For each question, the paragraph numbers of its top `depth` distinct paragraphs."""
     retriever = service.retriever
@@ -128,8 +147,8 @@ def eval_xquad(settings: Settings, folder: Path, langs: Sequence[str], retriever
     from tqdm import tqdm
 
     results: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="qa-bot-xquad-") as tmp:
-        service = build_xquad_service(settings, folder, Path(tmp))
+    with scratch_settings(settings) as (scratch, tmp):
+        service = build_xquad_service(scratch, folder, tmp)
         for lang in langs:
             _, questions = load_xquad(folder, lang)
             questions = questions[:limit] if limit else questions
@@ -178,8 +197,8 @@ def calibrate_xquad(settings: Settings, folder: Path, langs: Sequence[str], limi
     with its source costs the user less than a wrong "found nothing"."""
     kept = {i for i, article in enumerate(xquad_articles(folder)) if article % 2 == 0}
     scores: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    with tempfile.TemporaryDirectory(prefix="qa-bot-calibrate-") as tmp:
-        service = build_xquad_service(settings, folder, Path(tmp), keep=sorted(kept))
+    with scratch_settings(settings) as (scratch, tmp):
+        service = build_xquad_service(scratch, folder, tmp, keep=sorted(kept))
         retriever = service.retriever
         for lang in langs:
             _, questions = load_xquad(folder, lang)

@@ -126,14 +126,16 @@ class Retriever:
         laps = _Laps(timings)
         fetch = fetch_size(k)
         lexical_of: dict[int, float] = {}  # candidate id -> normalised BM25 score (0 if BM25 missed it)
-        if mode in ("fused", "dense"):
-            _, ids = self.snapshot.dense_search(qvec, fetch)
-            lexical_of.update((pid, 0.0) for pid in ids.tolist() if pid >= 0)
+        if timings is not None and mode == "fused":  # the bench times the two rankers apart
+            _, dense_ids = self.snapshot.dense_search(qvec, fetch)
             laps.lap("dense_search")
-        if mode in ("fused", "bm25"):
-            ids, scores = self.snapshot.lexical_top(query, fetch)
-            lexical_of.update(zip(ids.tolist(), scores.tolist()))
+            lexical_ids, scores = self.snapshot.lexical_top(query, fetch)
             laps.lap("bm25_top")
+        else:  # both from one state of the index (one statement in a database)
+            dense_ids, lexical_ids, scores = self.snapshot.candidates(query, qvec, fetch, dense=mode != "bm25",
+                                                                      lexical=mode != "dense")
+        lexical_of.update((pid, 0.0) for pid in dense_ids.tolist() if pid >= 0)
+        lexical_of.update(zip(lexical_ids.tolist(), scores.tolist()))
         if not lexical_of:
             return []
         ids = np.fromiter(lexical_of, dtype=np.int64, count=len(lexical_of))

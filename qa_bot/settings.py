@@ -173,6 +173,13 @@ def _backend(value: Any) -> str:
     return value
 
 
+def _schema_name(value: Any) -> str:
+    text = str(value).strip()
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", text):
+        raise ValueError("use lower-case letters, digits and underscores (a PostgreSQL schema name)")
+    return text
+
+
 def _bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -216,6 +223,12 @@ SETTINGS: tuple[Setting, ...] = (
             _optional_str),
     Setting("max_source_mb", "QA_BOT_MAX_SOURCE_MB", 10,
             "Largest web page, feed, PDF or uploaded document accepted as a news source, in MB.", _positive_int),
+    Setting("database_url", "QA_BOT_DATABASE_URL", None,
+            "PostgreSQL with pgvector, `postgresql://user:password@host:5432/db`: the index and the bot's shared "
+            "state live there instead of the index folder (see \"Scaling out\"; the password is never shown).",
+            _optional_str, secret=True),
+    Setting("database_schema", "QA_BOT_DATABASE_SCHEMA", "qa_bot",
+            "PostgreSQL schema holding qa-bot's tables (several bots can share one database).", _schema_name),
     # ---- the Telegram bot (`qa-bot serve`)
     Setting("telegram_token", "TELEGRAM_BOT_TOKEN", None, "Bot token from @BotFather (never logged).",
             _token, secret=True, section="bot"),
@@ -301,6 +314,8 @@ class Settings:
     query_prompt: str | None
     passage_prompt: str | None
     max_source_mb: int
+    database_url: str | None = field(repr=False)
+    database_schema: str
     bot: BotSettings
 
     @property

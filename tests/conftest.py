@@ -53,3 +53,45 @@ def shared_hash_service(tmp_path_factory) -> QAService:
     base = tmp_path_factory.mktemp("shared")
     shutil.copytree(SEEDS, base / "articles")
     return make_service(base / "articles", base / "index")
+
+
+# ------------------------------------------------------------------------------------------ PostgreSQL
+@pytest.fixture(scope="session")
+def pg_server_url():
+    """A PostgreSQL 16 + pgvector server for the session: `QA_BOT_TEST_DATABASE_URL` when set, else a
+    throwaway cluster started by pgserver (about a second; stopped and deleted at the end). Its folder
+    is outside pytest's (root-only) temporary folder: as root, pgserver runs the server as its own user."""
+    import os
+    import tempfile
+
+    url = os.environ.get("QA_BOT_TEST_DATABASE_URL")
+    if url:
+        yield url
+        return
+    import pgserver
+
+    folder = Path(tempfile.mkdtemp(prefix="qa-bot-test-pg-"))
+    server = pgserver.get_server(folder / "data", cleanup_mode="delete")
+    yield server.get_uri()
+    server.cleanup()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_settings(pg_server_url: str, articles: Path, tmp_path: Path, request):
+    """Settings for the PostgreSQL engine in a schema of this test's own (dropped afterwards)."""
+    import re
+    import uuid
+
+    import psycopg
+    from psycopg import sql
+
+    schema = "t_" + re.sub(r"[^a-z0-9_]", "_", request.node.name.lower())[:40] + "_" + uuid.uuid4().hex[:6]
+    settings = load_settings(env={}, backend="hash", articles_dir=articles, index_dir=tmp_path / "unused",
+                             database_url=pg_server_url, database_schema=schema)
+    yield settings
+    from qa_bot.store.pg.connect import close_pools
+
+    close_pools()
+    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))

@@ -15,7 +15,12 @@ __all__ = ["Engine", "IndexInfo", "PassageRow", "Snapshot", "engine_for", "open_
 
 
 def engine_for(settings: Settings) -> Engine:
-    """The engine the settings point at: the local index folder."""
+    """The engine the settings point at: PostgreSQL when QA_BOT_DATABASE_URL is set, else the local
+    index folder."""
+    if settings.database_url:
+        from .pg import PgEngine
+
+        return PgEngine(settings)
     from .local import LocalEngine
 
     return LocalEngine(settings.index_dir)

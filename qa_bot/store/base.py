@@ -78,6 +78,12 @@ class Snapshot(Protocol):
     def sentence_vectors(self, pid: int) -> np.ndarray | None:
         """Vectors of the sentences of a multi-sentence passage (None for one sentence)."""
 
+    # -- both sides at once
+    def candidates(self, query: str, qvec: np.ndarray, k: int, dense: bool = True, lexical: bool = True
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(dense ids best first, lexical ids best first, their `lexical_top` scores): the candidates of
+        one search, read from one state of the index (a database engine answers in one statement)."""
+
     # -- lexical side
     def lexical_top(self, query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(passage ids, scores in [0, 1] normalised by the query's ideal score) of the k best, best first."""

@@ -168,6 +168,13 @@ class LocalSnapshot:
     def sentence_vectors(self, pid: int) -> np.ndarray | None:
         return self.granules.sentence_vectors(pid)
 
+    def candidates(self, query: str, qvec: np.ndarray, k: int, dense: bool = True, lexical: bool = True
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        none = np.zeros(0, dtype=np.int64)
+        dense_ids = self.dense_search(qvec, k)[1] if dense else none
+        lexical_ids, scores = self.lexical_top(query, k) if lexical else (none, none.astype(np.float32))
+        return dense_ids, lexical_ids, scores
+
     # ------------------------------------------------------------------ lexical
     def lexical_top(self, query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
         ids, scores, _ideal = self.bm25.top(query, k)
