@@ -230,3 +230,26 @@ def test_sigterm_during_a_retried_start_up_exits_at_once(shared_hash_service, tm
     assert code == 0 and "Traceback" not in output, output
     assert seconds < 10, output
     assert "setWebhook failed" in output and "retrying" in output  # transient: logged, retried
+
+
+def test_soak_reports_resources_over_time_and_every_reply_once(tmp_path: Path) -> None:
+    import json
+
+    from conftest import SEEDS
+
+    result = CliRunner().invoke(cli, ["loadtest", "--duration", "4", "--interval", "1", "--users", "3", "--json",
+                                      "--backend", "hash", "--articles", str(SEEDS),
+                                      "--index-dir", str(tmp_path / "index")], env={})
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output.strip().splitlines()[-1])
+    assert report["requests"] > 0 and report["replies"] == report["requests"]
+    assert (report["lost"], report["duplicated"], report["html_rejected"], report["exit_code"]) == (0, 0, 0, 0)
+    assert len(report["samples"]) >= 3 and report["log_tracebacks"] == 0
+    start, end = report["start"], report["end"]
+    assert start["rss_mib"] > 0 and start["open_files"] > 0 and start["threads"] > 0
+    assert end["t_s"] > start["t_s"] and report["rss_growth_pct"] is not None
+
+
+def test_soak_duration_must_be_a_time() -> None:
+    result = CliRunner().invoke(cli, ["loadtest", "--duration", "soon"], env={})
+    assert result.exit_code == 2 and "give seconds, or a number with s, m or h" in result.output

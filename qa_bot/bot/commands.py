@@ -3,6 +3,7 @@ so importing this module (which `qa_bot.cli` does) costs nothing for `qa-bot ask
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
@@ -35,19 +36,50 @@ def serve(**overrides: Any) -> None:
     run(settings, service)
 
 
+def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    if value is None:
+        return None
+    from .soak import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: give seconds, or a number with s, m or h (e.g. 30m)") from None
+
+
 @click.command(name="loadtest")
-@click.option("--users", "-n", type=click.IntRange(1, 1000), default=20, show_default=True,
-              help="Simulated users asking at the same time.")
+@click.option("--users", "-n", type=click.IntRange(1, 1000), default=None,
+              help="Simulated users asking at the same time [default: 20; 5 with --duration].")
 @click.option("--questions", "-m", type=click.IntRange(1, 1000), default=10, show_default=True,
-              help="Questions per user, asked one after another.")
-@click.option("--timeout", type=float, default=300.0, show_default=True, help="Give up after this many seconds.")
+              help="Questions per user, asked one after another (without --duration).")
+@click.option("--duration", callback=_duration, metavar="TIME",
+              help="Soak: run a `qa-bot serve` process this long (90, 90s, 30m, 2h) and report its memory, open "
+                   "files, threads and latency over time, and lost or duplicated replies.")
+@click.option("--interval", type=click.FloatRange(min=1), help="Soak: seconds between samples [duration/10, 2-60].")
+@click.option("--think", type=click.FloatRange(min=0), default=0.2, show_default=True,
+              help="Soak: seconds each user waits after a reply before the next request.")
+@click.option("--faults/--no-faults", default=True, show_default=True,
+              help="Soak: make the fake Telegram fail now and then (500, 429, drops, late or garbled answers).")
+@click.option("--log", "log_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Soak: keep the bot's log in this file.")
+@click.option("--timeout", type=float, default=300.0, show_default=True,
+              help="Give up waiting for one reply after this many seconds.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @service_options
-def loadtest(users: int, questions: int, timeout: float, as_json: bool, **overrides: Any) -> None:
-    """Benchmark: N users x M questions through a local fake Bot API server (127.0.0.1 only)."""
+def loadtest(users: int | None, questions: int, duration: float | None, interval: float | None, think: float,
+             faults: bool, log_path: Path | None, timeout: float, as_json: bool, **overrides: Any) -> None:
+    """Benchmark the bot through a local fake Bot API server (127.0.0.1 only): N users x M questions, or
+    with --duration a soak of a real `qa-bot serve` process."""
     import json
 
+    if duration is not None:
+        from .soak import format_soak, run_soak
+
+        report = run_soak(duration, users or 5, think=think, interval=interval, faults=faults, timeout=timeout,
+                          log_path=log_path, **overrides)
+        click.echo(json.dumps(report) if as_json else format_soak(report))
+        return
     from .loadtest import format_report, run_loadtest
 
-    report = run_loadtest(users, questions, timeout=timeout, **overrides)
+    report = run_loadtest(users or 20, questions, timeout=timeout, **overrides)
     click.echo(json.dumps(report) if as_json else format_report(report))

@@ -14,6 +14,7 @@ import itertools
 import json
 import re
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from html import unescape
@@ -106,8 +107,14 @@ class FakeBotAPI:
     """In-process Bot API server. Use `await start()`, push updates with the user helpers, then wait on
     `wait_until(...)`; `await stop()` at the end."""
 
-    def __init__(self, token: str, bot_id: int = 7000001, username: str = "qa_test_bot") -> None:
+    def __init__(self, token: str, bot_id: int = 7000001, username: str = "qa_test_bot", history: bool = True) -> None:
         self.token = token
+        # history=False (the soak): keep counts and each chat's last message only, so that hours of traffic
+        # do not grow this server's memory (it shares the process, or the machine, with what is measured)
+        self.history = history
+        self.sent_count: Counter[int] = Counter()
+        self.last_sent: dict[int, Sent] = {}
+        self.method_counts: Counter[str] = Counter()
         self.bot_user = {"id": bot_id, "is_bot": True, "first_name": "QA Bot", "username": username,
                          "can_join_groups": True, "can_read_all_group_messages": False,
                          "supports_inline_queries": True}
@@ -223,7 +230,9 @@ class FakeBotAPI:
             if fault.kind == "500":
                 return self._error(500, "Internal Server Error")
         params = await self._params(request)
-        self.calls.append((method, params))
+        self.method_counts[method] += 1
+        if self.history:
+            self.calls.append((method, params))
         handler = getattr(self, f"_m_{method}", None)
         if handler is None:
             return self._error(404, "Not Found: method not found")
@@ -307,8 +316,14 @@ class FakeBotAPI:
         reply = p.get("reply_parameters") or {}
         sent = Sent(chat_id, next(self._message_ids), text, p.get("reply_markup"),
                     reply.get("message_id") if isinstance(reply, dict) else None)
-        self.sent.append(sent)
+        self.sent_count[chat_id] += 1
+        self.last_sent[chat_id] = sent
         self.by_id[(chat_id, sent.message_id)] = sent
+        if self.history:
+            self.sent.append(sent)
+        elif len(self.by_id) > 10_000:  # only recent messages can still be edited
+            for key in list(self.by_id)[:5_000]:
+                del self.by_id[key]
         return self._message_json(sent)
 
     def _find(self, p: dict) -> Sent:
@@ -333,14 +348,16 @@ class FakeBotAPI:
         return self._message_json(sent)
 
     async def _m_answerCallbackQuery(self, p: dict) -> bool:
-        self.callback_answers.append(p)
+        if self.history:
+            self.callback_answers.append(p)
         return True
 
     async def _m_answerInlineQuery(self, p: dict) -> bool:
         for result in p.get("results") or []:
             content = result.get("input_message_content") or {}
             self._check_html(content.get("message_text", ""), content.get("parse_mode"))
-        self.inline_answers.append(p)
+        if self.history:
+            self.inline_answers.append(p)
         return True
 
     # ---------------------------------------------------------------- the user side
