@@ -107,6 +107,8 @@ def _index_round(service, sources: list[str], rebuild: bool, prune: bool, refres
                                             on_stage=stage, rebuild=rebuild, prune=True if prune else None)
     for problem in collected.problems:
         click.echo(f"Warning: {problem}", err=True)
+    for path in report.empty:
+        click.echo(f"Warning: {path} has no text to quote; it is indexed with 0 passages.", err=True)
     if as_json:
         data = report.to_json()
         data["fetched"] = [str(p) for p in collected.paths]
@@ -334,7 +336,17 @@ for _command in (serve, loadtest, bench):
     cli.add_command(_command)
 
 
+def _lenient_stdio() -> None:
+    """Input bytes that are not valid text become U+FFFD and text the terminal cannot show is replaced:
+    one odd byte never ends `qa-bot repl` or crashes an answer half-printed."""
+    for stream, errors in ((sys.stdin, "replace"), (sys.stdout, "replace"), (sys.stderr, "backslashreplace")):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors=errors)
+
+
 def main() -> None:
+    _lenient_stdio()
     cli(prog_name="qa-bot")
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .errors import ArticlesError
 from .lang import SUPPORTED, detect_language
+from .text import one_line, printable, readable_name
 
 TEXT_SUFFIXES = (".txt", ".md")
 PAGE_SUFFIXES = (".html", ".htm")  # saved web pages: main text and metadata extracted (news extra)
@@ -25,6 +26,9 @@ KINDS = ".txt, .md, .html or .pdf"
 SIDECAR_SUFFIXES = (".meta.json", ".meta.yaml", ".meta.yml")
 META_KEYS = ("title", "url", "outlet", "published", "lang")
 TITLE_CHARS = 90
+# pysbd's work grows with the square of its input (one 8k-sentence line: 53 s); it only ever sees windows
+# of about this many characters, each restarting at the last sentence the previous window could not close.
+SPLIT_WINDOW = 3000
 
 
 @dataclass
@@ -88,6 +92,20 @@ def find_articles(paths: Iterable[Path], articles_root: Path | None = None) -> l
     return found
 
 
+def _yaml(text: str | bytes):
+    """YAML without implicit dates: `published: 2024-02-30` stays the text it is (PyYAML would fail on the
+    impossible day, and turn valid timestamps into reformatted datetimes)."""
+    import yaml
+
+    class TextDates(yaml.SafeLoader):
+        pass
+
+    TextDates.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    return yaml.load(text, Loader=TextDates)  # noqa: S506 - a SafeLoader subclass
+
+
 def _split_front_matter(text: str) -> tuple[dict, str]:
     match = re.match(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*\r?\n?", text, re.S)
     if not match:
@@ -95,11 +113,13 @@ def _split_front_matter(text: str) -> tuple[dict, str]:
     import yaml
 
     try:
-        meta = yaml.safe_load(match.group(1)) or {}
+        meta = _yaml(match.group(1)) or {}
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" (line {where.line + 2})" if where is not None else ""
         raise ArticlesError(f"front matter is not valid YAML{line}: {getattr(exc, 'problem', None) or exc}") from None
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise ArticlesError(f"front matter cannot be read: {exc}") from None
     if not isinstance(meta, dict):
         raise ArticlesError("Front matter must be a mapping of keys such as title and url.")
     return meta, text[match.end():]
@@ -112,18 +132,34 @@ def _sidecar(path: Path) -> tuple[dict, bytes]:
         if side.is_file():
             raw = side.read_bytes()
             try:
-                if suffix == ".meta.json":
-                    meta = json.loads(raw)
-                else:
-                    import yaml
-
-                    meta = yaml.safe_load(raw) or {}
-            except ValueError as exc:  # json and yaml errors both derive from ValueError
-                raise ArticlesError(f"{side}: not valid {suffix[6:].upper()}: {exc}") from None
+                meta = json.loads(raw) if suffix == ".meta.json" else (_yaml(raw) or {})
+            except (ValueError, TypeError, RecursionError) as exc:  # json and yaml errors derive from ValueError
+                raise ArticlesError(f"{readable_name(str(side))}: not valid {suffix[6:].upper()}: {exc}") from None
             if not isinstance(meta, dict):
-                raise ArticlesError(f"{side}: must hold a mapping of keys such as title and url.")
+                raise ArticlesError(f"{readable_name(str(side))}: must hold a mapping of keys such as title and url.")
             return meta, raw
     return {}, b""
+
+
+def decode_article(raw: bytes, path: Path) -> str:
+    """The text of an article file: UTF-8 (with or without BOM) or, with a BOM, UTF-16/32; line breaks
+    normalised, control characters removed. Anything else is one clear error naming the file."""
+    name = readable_name(str(path))
+    for bom, encoding in ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
+                          (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
+        if raw.startswith(bom):
+            try:
+                text = raw.decode(encoding)
+            except UnicodeDecodeError:
+                raise ArticlesError(f"{name}: not valid {encoding.upper()} text (it is cut off or damaged).") from None
+            break
+    else:
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise ArticlesError(f"{name}: not UTF-8 text. Convert it, e.g. with: "
+                                f"iconv -f latin1 -t utf-8 {name}") from None
+    return printable(text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
 def read_article(path: Path, root: Path) -> Document:
@@ -132,20 +168,12 @@ def read_article(path: Path, root: Path) -> Document:
     raw = path.read_bytes()
     if path.suffix.lower() not in TEXT_SUFFIXES:
         return _read_page(path, root, raw)
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        text = raw.decode("utf-16")
-    else:
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise ArticlesError(f"{path}: not UTF-8 text. Convert it, e.g. with: "
-                                f"iconv -f latin1 -t utf-8 {path}") from None
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = decode_article(raw, path)
     side_meta, side_raw = _sidecar(path)
     try:
         front_meta, body = _split_front_matter(text)
     except ArticlesError as exc:
-        raise ArticlesError(f"{path}: {exc}") from None
+        raise ArticlesError(f"{readable_name(str(path))}: {exc}") from None
     meta = {**side_meta, **front_meta}
     rel = path.relative_to(root).with_suffix("").as_posix()
     return make_document(
@@ -168,7 +196,10 @@ def _read_page(path: Path, root: Path, raw: bytes) -> Document:
 def make_document(doc_id: str, body: str, path: str = "", meta: dict | None = None,
                   content_hash: str = "") -> Document:
     """A Document from text already in memory (the eval builds XQuAD documents this way)."""
-    meta = {k: (str(v) if v is not None else None) for k, v in (meta or {}).items() if k in META_KEYS}
+    meta = {k: (one_line(str(v)) or None if v is not None else None)
+            for k, v in (meta or {}).items() if k in META_KEYS}
+    body = printable(body)
+    doc_id, path = readable_name(doc_id), readable_name(path)
     lang = (meta.get("lang") or "").lower() or detect_language(body)
     title = meta.get("title") or _derive_title(body, lang) or doc_id
     return Document(doc_id=doc_id, path=path, body=body, title=title, url=meta.get("url"),
@@ -216,7 +247,28 @@ _SEGMENTERS: dict[str, object] = {}
 
 def split_sentences(text: str, lang: str) -> list[tuple[int, int]]:
     """Sentence spans of `text` from pysbd, a rule-based splitter that knows abbreviations and
-    numbers ("10.000", "Gen. Ryder") in each supported language."""
+    numbers ("10.000", "Gen. Ryder") in each supported language.
+
+    pysbd is quadratic in its input, so a long paragraph goes through in windows of SPLIT_WINDOW
+    characters: the sentences a window closes are kept, and the next window starts at its last, maybe
+    unfinished, sentence. A window without any sentence end is taken as one sentence (cut to size later)."""
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    while len(text) - pos > SPLIT_WINDOW:
+        end = text.rfind(" ", pos + SPLIT_WINDOW // 2, pos + SPLIT_WINDOW)
+        end = end if end > pos else pos + SPLIT_WINDOW
+        window = _segment(text[pos:end], lang)
+        if len(window) >= 2:
+            spans += [(pos + s, pos + e) for s, e in window[:-1]]
+            pos += window[-1][0]
+        else:
+            spans += [(pos + s, pos + e) for s, e in window]
+            pos = end
+    return spans + [(pos + s, pos + e) for s, e in _segment(text[pos:], lang)]
+
+
+def _segment(text: str, lang: str) -> list[tuple[int, int]]:
+    """pysbd over all of `text` at once (use `split_sentences`)."""
     import pysbd
 
     lang = lang if lang in SUPPORTED else "en"
@@ -235,6 +287,23 @@ def split_sentences(text: str, lang: str) -> list[tuple[int, int]]:
         spans.append((at, at + len(piece)))
         cursor = at + len(piece)
     return spans or ([(0, len(text))] if text.strip() else [])
+
+
+def _bounded(text: str, spans: list[tuple[int, int]], max_chars: int) -> list[tuple[int, int]]:
+    """Sentences longer than `max_chars` (a list, a table, text without full stops) cut at the last space
+    that keeps each piece within `max_chars`, or hard where there is none, so no passage is unbounded."""
+    out = []
+    for start, end in spans:
+        while end - start > max_chars:
+            cut = text.rfind(" ", start + 1, start + max_chars + 1)
+            cut = cut if cut > start else start + max_chars
+            out.append((start, len(text[start:cut].rstrip()) + start))
+            start = cut
+            while start < end and text[start].isspace():
+                start += 1
+        if end > start:
+            out.append((start, end))
+    return out
 
 
 def _pack(sentences: list[tuple[int, int]], max_chars: int) -> list[list[tuple[int, int]]]:
@@ -261,7 +330,7 @@ def split_document(doc: Document, max_chars: int = 500) -> list[Passage]:
     for number, (block, block_start) in enumerate(_paragraph_blocks(doc.body), start=1):
         if re.match(r"#{1,6}\s", block) and "\n" not in block:
             continue  # a Markdown heading is a title, not something to quote
-        sentences = split_sentences(block, doc.lang)
+        sentences = _bounded(block, split_sentences(block, doc.lang), max_chars)
         if not sentences:
             continue
         for chunk in _pack(sentences, max_chars):
@@ -271,6 +340,11 @@ def split_document(doc: Document, max_chars: int = 500) -> list[Passage]:
                 doc_id=doc.doc_id, paragraph=number, start=block_start + start, end=block_start + end,
                 text=text, lang=doc.lang, sentences=[(s - start, e - start) for s, e in chunk]))
     return passages
+
+
+def has_text(doc: Document) -> bool:
+    """Whether `doc` has anything to quote: a paragraph that is not only a Markdown heading."""
+    return any(not (re.match(r"#{1,6}\s", block) and "\n" not in block) for block, _ in _paragraph_blocks(doc.body))
 
 
 def load_articles(paths: Iterable[Path], articles_root: Path | None = None,

@@ -8,6 +8,7 @@ import textwrap
 from collections.abc import Sequence
 from typing import IO
 
+from .text import printable
 from .types import Answer, DocumentInfo, IndexInfo, SearchResult
 
 NOTHING_FOUND = ("Nothing in the articles answers that well enough. Try other words, or ask about a "
@@ -45,7 +46,7 @@ def source_line(result: SearchResult) -> str:
         line += f" — {src.url}"
     else:
         line += f" — {src.path or src.doc_id}"
-    return line
+    return printable(line)
 
 
 def render_result_text(result: SearchResult, color: bool = False, width: int = 88) -> str:
@@ -53,12 +54,13 @@ def render_result_text(result: SearchResult, color: bool = False, width: int = 8
     text = result.text
     hs, he = result.highlight_start, result.highlight_end
     whole = (hs, he) == (0, len(text))
+    before, best, after = printable(text[:hs]), printable(text[hs:he]), printable(text[he:])  # no escapes
     if color:
-        marked = text[:hs] + _style(text[hs:he], "1;33", True) + text[he:]
+        marked = before + _style(best, "1;33", True) + after
     elif whole:
-        marked = text
+        marked = best
     else:
-        marked = f"{text[:hs]}**{text[hs:he]}**{text[he:]}"
+        marked = f"{before}**{best}**{after}"
     body = textwrap.fill(marked, width=width, initial_indent="  > ", subsequent_indent="  > ",
                          break_long_words=False, break_on_hyphens=False)
     head = _style(f"[{result.rank}]", "1;36", color) + _style(f" score {result.score:.2f}", "2", color)
@@ -77,5 +79,5 @@ def render_sources_text(docs: Sequence[DocumentInfo], info: IndexInfo) -> str:
     lines = [f"{len(docs)} article(s), {info.passages} passages; backend {info.backend}, model "
              f"{info.model}, built {info.built_at}"]
     for d in docs:
-        lines.append(f"  {d.passages:>4}  {d.doc_id}  {d.title}" + (f"  <{d.url}>" if d.url else ""))
+        lines.append(printable(f"  {d.passages:>4}  {d.doc_id}  {d.title}" + (f"  <{d.url}>" if d.url else "")))
     return "\n".join(lines)

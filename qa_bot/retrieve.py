@@ -17,6 +17,7 @@ from .embed import Embedder
 from .errors import QuestionError
 from .lang import WORD_RE, detect_language, words
 from .store import PassageRow, Snapshot
+from .text import one_line
 from .types import MODES, Answer, SearchResult
 
 MAX_QUESTION_CHARS = 1000  # models read ~128-256 tokens; the rest would only cost time
@@ -65,8 +66,9 @@ def calibration_for(model_name: str) -> Calibration:
 
 
 def clean_question(question: str) -> str:
-    """Whitespace-folded and bounded question; a question with no word in it is an error."""
-    text = " ".join(str(question).split())
+    """Whitespace-folded, printable and bounded question (control characters and bytes that were not
+    UTF-8 dropped); a question with no word in it is an error."""
+    text = one_line(str(question))
     if not text:
         raise QuestionError("The question is empty. Ask something about the articles.")
     if not WORD_RE.search(text):

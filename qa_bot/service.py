@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .embed import Embedder, load_embedder
 from .errors import IndexNotFoundError, QABotError
-from .ingest import load_articles
+from .ingest import has_text, load_articles
 from .retrieve import Retriever
 from .settings import Settings, load_settings
 from .store import Snapshot, engine_for, open_snapshot, update_index
@@ -115,6 +115,8 @@ class QAService:
                              progress=progress)
         report = update_index(s, docs, self.embedder, rebuild=rebuild, progress=progress, on_stage=on_stage,
                               prune=(not paths) if prune is None else prune)
+        new = set(report.added) | set(report.changed)
+        report.empty = [d.path or d.doc_id for d in docs if d.doc_id in new and not has_text(d)]
         if self._state is not None:
             self.reload_if_changed()
         return report

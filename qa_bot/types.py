@@ -105,6 +105,7 @@ class IndexReport:
     passages_total: int = 0
     seconds: float = 0.0
     index_type: str = ""
+    empty: list[str] = field(default_factory=list)  # paths of added or changed articles with nothing to quote
 
     @property
     def modified(self) -> bool:

@@ -10,7 +10,6 @@ import json
 import logging
 from collections.abc import Awaitable
 from contextlib import suppress
-from html import escape
 from typing import Any
 
 from telegram import (
@@ -36,8 +35,9 @@ from telegram.ext import (
     filters,
 )
 
+from ..text import one_line
 from .core import BotCore, Page
-from .html import MAX_MESSAGE, render_result, render_sources, tg_len
+from .html import MAX_MESSAGE, escape, render_result, render_sources, tg_len
 from .i18n import lang_of, t
 from .retry import MaybeDelivered
 from .state import parse_more_data
@@ -269,7 +269,7 @@ async def inline(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """`@bot question` in any chat: the top passages as articles the user can send."""
     core, lang = core_of(context), lang_for(update)
     query = update.inline_query
-    question = " ".join((query.query or "").split())
+    question = one_line(query.query or "")
     if not question or not core.limiter.allow(query.from_user.id):
         await query.answer([], cache_time=5, is_personal=True)
         return

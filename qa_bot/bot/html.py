@@ -7,14 +7,20 @@ Pure functions (no `telegram` import) so the rendering rules are tested without 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from html import escape
+from html import escape as _escape
 from urllib.parse import urlsplit
 
+from ..text import printable
 from ..types import DocumentInfo, SearchResult
 from .i18n import t
 
 MAX_MESSAGE = 4096  # Telegram's limit; we measure in UTF-16 code units, as Telegram does.
 ELLIPSIS = "…"
+
+
+def escape(text: str, quote: bool = True) -> str:
+    """HTML-escaped and printable: control characters from an article never reach Telegram."""
+    return _escape(printable(text), quote)
 
 
 def tg_len(text: str) -> int:
