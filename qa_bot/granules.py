@@ -24,6 +24,9 @@ FLOAT32_BELOW_BYTES = 128 * 2**20
 
 
 class Granules:
+    """Per-passage sentence vectors and per-paragraph vectors of one index segment, with the blended
+    dense score computed from them (see the module docstring). Immutable."""
+
     def __init__(self, ids: np.ndarray, sent_ptr: np.ndarray, sent_vecs: np.ndarray, para_of: np.ndarray,
                  para_vecs: np.ndarray) -> None:
         self.ids = ids  # sorted passage ids
@@ -49,6 +52,32 @@ class Granules:
         np.add.at(para, para_of, passage_vecs)
         para /= np.maximum(np.linalg.norm(para, axis=1, keepdims=True), 1e-12)
         return cls(np.asarray(ids, dtype=np.int64), sent_ptr, sent, para_of, para.astype(np.float16))
+
+    @classmethod
+    def merge(cls, parts: Sequence[tuple[Granules, np.ndarray]]) -> Granules:
+        """One Granules holding the passages of `parts` kept by their boolean masks, in order. A
+        paragraph's passages are kept or dropped together (they belong to one article), so the
+        paragraph vectors are carried over as they are."""
+        ids, lengths, sents, para_of, paras = [], [], [], [], []
+        offset = 0
+        for g, keep in parts:
+            ids.append(g.ids[keep])
+            counts = np.diff(g.sent_ptr)[keep]
+            starts = g.sent_ptr[:-1][keep]
+            firsts = np.cumsum(counts) - counts
+            sents.append(g.sent_vecs[np.repeat(starts - firsts, counts) + np.arange(int(counts.sum()))])
+            lengths.append(counts)
+            used, inverse = np.unique(g.para_of[keep], return_inverse=True)
+            para_of.append(inverse.astype(np.int64) + offset)
+            paras.append(g.para_vecs[used])
+            offset += len(used)
+        dim = parts[0][0].para_vecs.shape[1] if parts else 0
+        sent_ptr = np.zeros(sum(len(x) for x in ids) + 1, dtype=np.int64)
+        sent_ptr[1:] = np.cumsum(np.concatenate(lengths)) if lengths else []
+        return cls(np.concatenate(ids) if ids else np.zeros(0, np.int64), sent_ptr,
+                   np.concatenate(sents).astype(np.float16) if sents else np.zeros((0, dim), np.float16),
+                   np.concatenate(para_of) if para_of else np.zeros(0, np.int64),
+                   np.concatenate(paras).astype(np.float16) if paras else np.zeros((0, dim), np.float16))
 
     def save(self, path: Path) -> None:
         with open(path, "wb") as fh:

@@ -14,7 +14,7 @@ from conftest import make_service
 from qa_bot import bm25 as bm25_module
 from qa_bot.bench.commands import _sizes
 from qa_bot.bench.synthetic import exact_top, synthetic_texts, synthetic_vectors
-from qa_bot.bm25 import BM25Index
+from qa_bot.bm25 import BM25Index, BM25Segment
 from qa_bot.cli import cli
 from qa_bot.embed import HashEmbedder
 from qa_bot.ingest import load_articles
@@ -26,7 +26,8 @@ from qa_bot.store.local.generations import read_manifest
 def test_quick_bench_writes_table_json_and_chart(articles: Path, tmp_path: Path) -> None:
     out = tmp_path / "results"
     result = CliRunner().invoke(cli, ["bench", "--quick", "--backend", "hash", "--articles", str(articles),
-                                      "--sizes", "2k", "--questions", "8", "--cold-runs", "1", "--out", str(out)])
+                                      "--sizes", "2k", "--questions", "8", "--cold-runs", "1", "--update-size", "100",
+                                      "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "search() (dense+BM25+fuse)" in result.output and "2,000" in result.output
     data = json.loads((out / "bench.json").read_text("utf-8"))
@@ -44,6 +45,10 @@ def test_quick_bench_writes_table_json_and_chart(articles: Path, tmp_path: Path)
     assert vectors["recall_at_10"] == pytest.approx(1.0)  # flat is exact
     assert data["scale"]["bm25"][0]["search"]["n"] > 0
     assert (out / "bench-latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    updates = data["updates"]
+    assert updates["passages"] >= 100 and updates["add_passages"] >= 10 and updates["change_passages"] >= 10
+    assert 0 < updates["add_s"] and 0 < updates["full_build_s"] and updates["segments"] >= 1
+    assert "incremental updates" in result.output
 
 
 def test_sizes_option_parses_suffixes() -> None:
@@ -93,8 +98,9 @@ def test_manifest_records_hnsw_and_answers_match_flat(articles: Path, tmp_path: 
 def test_bm25_fast_paths_equal_full_scoring(monkeypatch) -> None:
     """The pruned (large corpora) and dense (small corpora) top-k give the scores of plain scoring."""
     texts, questions = synthetic_texts(3000, queries=40, seed=7)
-    index = BM25Index.build(range(1, 3001), texts, ["de"] * 3000)
-    assert all(np.all(np.diff(index.rows[index.indptr[t]:index.indptr[t + 1]]) > 0) for t in range(50))
+    segment = BM25Segment.build(range(1, 3001), texts, ["de"] * 3000)
+    assert all(np.all(np.diff(segment.rows[segment.indptr[t]:segment.indptr[t + 1]]) > 0) for t in range(50))
+    index = BM25Index([segment])
     paths = {"plain": (10**12, 0, 10.0), "pruned": (0, 0, 10.0), "pruned_dense": (0, 0, 0.0),
              "dense": (10**12, 10**9, 10.0)}
     for question in questions:

@@ -113,7 +113,7 @@ def test_dense_scores_blend_sentence_and_paragraph(shared_hash_service):
     ids = snap.passage_ids()[:5]
     vecs = snap.vectors(ids)
     q = vecs[0]
-    blended = snap.granules.dense_scores(ids, vecs, q)
+    blended = snap.dense_scores(ids, vecs, q)
     assert blended.shape == (5,) and blended[0] == pytest.approx(blended.max())
     assert np.all(blended <= 1.0 + 1e-5)
 

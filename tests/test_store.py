@@ -13,9 +13,14 @@ from qa_bot.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundEr
 from qa_bot.service import QAService
 from qa_bot.settings import load_settings
 from qa_bot.store.local.generations import MANIFEST, read_manifest
+from qa_bot.store.local.segment import FILES
 from qa_bot.store.local.snapshot import LocalSnapshot
 
 QUESTION = "Wie heißt der nationale Sicherheitsberater der USA?"
+
+
+def segment_file(manifest: dict, kind: str, segment: int = 0) -> str:
+    return FILES[kind].format(manifest["segments"][segment]["name"])
 
 
 def index_files(index_dir: Path) -> set[str]:
@@ -28,7 +33,7 @@ def test_manifest_records_the_build(hash_service, tmp_path):
     assert m.passages == 17 and m.documents == 2 and m.index_type == "flat"
     assert m.metric == "inner_product" and m.normalized is True
     assert {"qa_bot", "faiss-cpu", "numpy", "python"} <= set(m.versions)
-    assert set(m.files) == {"db", "faiss", "bm25", "granules"}
+    assert len(m.segments) == 1 and set(m.segments[0].files()) == {"db", "faiss", "bm25", "granules"}
     assert hash_service.info() == m.info() and hash_service.info().engine == "local"
 
 
@@ -155,7 +160,7 @@ def test_damaged_files_are_reported_not_crashed(hash_service, tmp_path, damage):
         manifest["passages"] = 99
         (index_dir / MANIFEST).write_text(json.dumps(manifest))
     else:
-        (index_dir / manifest["files"][damage]).write_bytes(b"garbage" * 10)
+        (index_dir / segment_file(manifest, damage)).write_bytes(b"garbage" * 10)
     with pytest.raises(IndexCorruptError, match="--rebuild"):
         LocalSnapshot.open(index_dir, "hash", "hash-384")
 
@@ -163,7 +168,7 @@ def test_damaged_files_are_reported_not_crashed(hash_service, tmp_path, damage):
 def test_rebuild_repairs_a_damaged_index(articles, hash_service, tmp_path):
     index_dir = tmp_path / "index"
     manifest = json.loads((index_dir / MANIFEST).read_text())
-    (index_dir / manifest["files"]["faiss"]).write_bytes(b"garbage")
+    (index_dir / segment_file(manifest, "faiss")).write_bytes(b"garbage")
     service = QAService(load_settings(env={}, backend="hash", index_dir=index_dir, articles_dir=articles))
     report = service.index()  # a damaged previous index is rebuilt from the articles
     assert report.passages_total == 17

@@ -31,6 +31,8 @@ def _sizes(value: str | None) -> tuple[int, ...] | None:
 @click.option("--questions", type=click.IntRange(1, 5000), help="Questions for the latency part "
                                                                 "[default 300; quick 40].")
 @click.option("--cold-runs", type=click.IntRange(1, 50), help="Fresh `qa-bot ask` processes [default 7; quick 1].")
+@click.option("--update-size", type=str, help="Index size for the incremental-update part (hash backend), "
+                                             "e.g. '100k'; '0' skips it [default: 100k; quick: 1k].")
 @click.option("--scale-only", is_flag=True, help="Only the scale part (no model is loaded).")
 @click.option("--articles", "articles", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Articles folder to bench on instead of XQuAD's German paragraphs.")
@@ -40,7 +42,8 @@ def _sizes(value: str | None) -> tuple[int, ...] | None:
 @click.option("--markdown", "from_json", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Measure nothing: print the README tables of a bench.json and redraw its chart next to it.")
 def bench(quick: bool, backends: tuple[str, ...], sizes: str | None, questions: int | None,
-          cold_runs: int | None, scale_only: bool, articles: Path | None, out_dir: Path, as_json: bool,
+          cold_runs: int | None, update_size: str | None, scale_only: bool, articles: Path | None, out_dir: Path,
+          as_json: bool,
           from_json: Path | None) -> None:
     """Measure per-question latency against the model's floor, cold start, memory, indexing throughput
     and search at 10k-1M passages on this machine; writes a table, JSON and a PNG chart."""
@@ -63,8 +66,9 @@ def bench(quick: bool, backends: tuple[str, ...], sizes: str | None, questions: 
         click.echo(msg, err=True)
 
     chosen = [] if scale_only else (list(backends) or ["sentence-transformers", "use"])
-    result = run_bench(chosen, quick, parsed, articles=articles,
-                       questions=questions, cold_runs=cold_runs, echo=echo, progress=not as_json)
+    updates = _sizes(update_size) if update_size is not None else ((0,) if scale_only else None)
+    result = run_bench(chosen, quick, parsed, articles=articles, questions=questions, cold_runs=cold_runs, echo=echo,
+                       progress=not as_json, update_size=None if updates is None else (updates or (0,))[0])
     write_json(result, out_dir / "bench.json")
     charted = write_chart(result, out_dir / "bench-latency.png")
     if as_json:

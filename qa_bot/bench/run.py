@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 QUICK_SIZES = (10_000,)
+QUICK_UPDATE_SIZE = 1_000
+FULL_UPDATE_SIZE = 100_000
 FULL_SIZES = (10_000, 100_000, 1_000_000)
 THRESHOLD_SIZES = (2_000, 5_000, 10_000, 20_000, 50_000)
 
@@ -120,8 +122,8 @@ def run_backend(backend: str, work: Path, quick: bool, articles: Path | None = N
 def run_bench(backends: Sequence[str], quick: bool, sizes: Sequence[int] | None = None,
               articles: Path | None = None, questions: int | None = None, cold_runs: int | None = None,
               threshold_sizes: Sequence[int] | None = None, echo: Callable[[str], None] = print,
-              progress: bool = True) -> dict[str, Any]:
-    """The whole bench; `sizes=()` skips the scale part."""
+              progress: bool = True, update_size: int | None = None) -> dict[str, Any]:
+    """The whole bench; `sizes=()` skips the scale part, `update_size=0` the incremental updates."""
     from .machine import load_average, machine_info
     from .scale import run_scale
 
@@ -133,6 +135,13 @@ def run_bench(backends: Sequence[str], quick: bool, sizes: Sequence[int] | None 
         for backend in backends:
             result["backends"].append(run_backend(backend, Path(tmp) / backend, quick, articles, questions,
                                                   cold_runs, echo, progress))
+        if update_size is None:
+            update_size = QUICK_UPDATE_SIZE if quick else FULL_UPDATE_SIZE
+        if update_size:
+            from .incremental import measure_updates
+
+            echo(f"[updates] full build of ~{update_size:,} passages (hash backend), then one-article updates")
+            result["updates"] = measure_updates(Path(tmp) / "updates", update_size)
     sizes = QUICK_SIZES if sizes is None and quick else (FULL_SIZES if sizes is None else tuple(sizes))
     if sizes:
         if threshold_sizes is None:

@@ -1,29 +1,30 @@
-"""The local engine's indexing pipeline: articles in, a new generation of index files out.
+"""The local engine's update: articles in, a new generation out, at a cost in proportion to the change.
 
-Only new or changed articles are split and embedded; the passages, vectors and sentence vectors of
-unchanged ones are carried over from the previous generation. The new generation becomes visible in
-one atomic step (see generations.py); a failure at any point leaves the previous one as it was.
+New and changed articles go into one new segment (split, embedded, indexed: nothing else is); removed
+and changed ones are added to the generation's list of deleted passages. The other segments' files are
+not touched. Segments are merged when searching them one by one would cost too much (see
+`compaction_plan`); a merge copies rows, vectors, postings and granules without embedding or analysing
+any text. The new generation becomes visible in one atomic step (see generations.py); a failure at any
+point leaves the previous one as it was.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from ...bm25 import BM25Index
 from ...embed import Embedder
 from ...errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, QABotError
-from ...granules import Granules
-from ...ingest import Document, Passage, split_document
+from ...ingest import Document
 from ...types import IndexReport
-from .faiss_store import FaissVectorStore
 from .generations import (
+    DELETED,
     FORMAT_VERSION,
+    Deleted,
     Manifest,
     collect_garbage,
     commit,
@@ -33,7 +34,53 @@ from .generations import (
     read_manifest,
     versions,
 )
-from .snapshot import SCHEMA, LocalSnapshot, connect
+from .segment import REBUILD, Segment, SegmentDB, SegmentInfo, merge_segments, write_segment
+
+# When segments are merged. Each update adds one segment, and a search visits every segment, so:
+MAX_DELTA_SEGMENTS = 8  # more segments after the first (the base) than this: merge those into one
+COMPACT_DELTA_SHARE = 0.25  # the later segments hold more than this share of the base's passages: merge all
+COMPACT_DELETED_SHARE = 0.2  # more than this share of the stored passages is deleted: merge all
+# A merge of everything is a compaction: one segment, the deleted passages gone, the FAISS index built
+# anew (HNSW cannot remove vectors). Growth by a quarter at a time keeps its amortised cost per passage
+# constant; until then deleted passages are only filtered out of searches.
+
+
+class _Current:
+    """The indexer's view of the generation in use: its segments' passage stores and deletions, checked
+    for missing or damaged files, without loading any vectors or postings."""
+
+    def __init__(self, index_dir: Path, manifest: Manifest) -> None:
+        self.manifest = manifest
+        self.deleted = Deleted.load(index_dir, manifest)
+        self.dbs: list[SegmentDB] = []
+        try:
+            for info in manifest.segments:
+                info.check_files(index_dir)
+                db = SegmentDB(index_dir, info)
+                self.dbs.append(db)
+                if db.query("SELECT count(*) FROM passages")[0][0] != info.passages:
+                    raise IndexCorruptError(f"{db.path} does not hold the passages the manifest says. {REBUILD}")
+        except BaseException:
+            self.close()
+            raise
+
+    def live_documents(self) -> dict[str, tuple[int, str]]:
+        """doc_id -> (segment number, content hash) of every article not deleted."""
+        out: dict[str, tuple[int, str]] = {}
+        for i, db in enumerate(self.dbs):
+            for doc_id, content_hash in db.query("SELECT doc_id, content_hash FROM documents"):
+                if (db.info.name, doc_id) not in self.deleted.documents:
+                    out[doc_id] = (i, content_hash)
+        return out
+
+    def passage_ids(self, segment: int, doc_ids: Sequence[str]) -> list[int]:
+        marks = ",".join("?" * len(doc_ids))
+        return [r[0] for r in self.dbs[segment].query(f"SELECT id FROM passages WHERE doc_id IN ({marks})",
+                                                      list(doc_ids))]
+
+    def close(self) -> None:
+        for db in self.dbs:
+            db.close()
 
 
 def build_index(index_dir: Path, documents: Sequence[Document], embedder: Embedder, max_passage_chars: int,
@@ -52,137 +99,135 @@ def build_index(index_dir: Path, documents: Sequence[Document], embedder: Embedd
         old_manifest: Manifest | None = None
         with contextlib.suppress(IndexNotFoundError, IndexCorruptError, IndexMismatchError):
             old_manifest = read_manifest(index_dir)
-        old: LocalSnapshot | None = None
+        current: _Current | None = None
         if (not rebuild and old_manifest is not None and old_manifest.backend == embedder.backend
                 and old_manifest.model == embedder.model_name
                 and old_manifest.max_passage_chars == max_passage_chars):
             try:
-                old = LocalSnapshot(index_dir, old_manifest)
+                current = _Current(index_dir, old_manifest)
             except QABotError:
-                old = None  # damaged: build from scratch, the articles are the source of truth
+                current = None  # damaged: build from scratch, the articles are the source of truth
         try:
-            report = _build(index_dir, documents, embedder, max_passage_chars, old, old_manifest, progress,
-                            index_type, on_stage, prune)
+            report = _update(index_dir, documents, embedder, max_passage_chars, current, old_manifest, progress,
+                             index_type, on_stage or (lambda _msg: None), prune)
         finally:
-            if old is not None:
-                old.close()
+            if current is not None:
+                current.close()
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _build(index_dir: Path, documents: Sequence[Document], embedder: Embedder, max_chars: int,
-           old: LocalSnapshot | None, old_manifest: Manifest | None, progress: bool, index_type: str,
-           on_stage: Callable[[str], None] | None, prune: bool = True) -> IndexReport:
-    stage = on_stage or (lambda _msg: None)
+def compaction_plan(segments: Sequence[SegmentInfo], deleted: int) -> slice | None:
+    """Which segments to merge into one now, if any (see the thresholds above)."""
+    if not segments:
+        return None
+    stored = sum(s.passages for s in segments)
+    later = stored - segments[0].passages
+    if (len(segments) > 1 and later > COMPACT_DELTA_SHARE * segments[0].passages) or \
+            deleted > COMPACT_DELETED_SHARE * stored:
+        return slice(0, len(segments))
+    if len(segments) - 1 > MAX_DELTA_SEGMENTS:
+        return slice(1, len(segments))
+    return None
+
+
+def _update(index_dir: Path, documents: Sequence[Document], embedder: Embedder, max_chars: int,
+            current: _Current | None, old_manifest: Manifest | None, progress: bool, index_type: str,
+            stage: Callable[[str], None], prune: bool) -> IndexReport:
     report = IndexReport()
-    old_hashes: dict[str, str] = dict(old.query("SELECT doc_id, content_hash FROM documents")) if old else {}
+    live = current.live_documents() if current else {}
     new_docs = {d.doc_id: d for d in documents}
     for doc_id, doc in sorted(new_docs.items()):
-        if doc_id not in old_hashes:
+        if doc_id not in live:
             report.added.append(doc_id)
-        elif old_hashes[doc_id] != doc.content_hash:
+        elif live[doc_id][1] != doc.content_hash:
             report.changed.append(doc_id)
         else:
             report.unchanged.append(doc_id)
-    report.removed = sorted(set(old_hashes) - set(new_docs)) if prune else []
-    if old is not None and not report.modified:
-        report.passages_total = len(old)
-        report.index_type = old.faiss.index_type
+    report.removed = sorted(set(live) - set(new_docs)) if prune else []
+    if current is not None and not report.modified:
+        report.passages_total = current.manifest.passages
+        report.index_type = current.manifest.index_type
         return report
 
-    generation, files = new_generation()
-    db_path = index_dir / files["db"]
+    generation = new_generation()
+    written: list[str] = []  # files of this update, removed again if it fails
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    segments = list(current.manifest.segments) if current else []
+    deleted = current.deleted if current else Deleted.none()
+    next_id = current.manifest.next_id if current else 1
     try:
-        conn = connect(db_path, readonly=False)
-        if old is not None:
-            old.backup_to(conn)  # copy the previous passage store, then apply the changes
-        conn.executescript(SCHEMA)
-        with conn:
-            gone = report.removed + report.changed
-            conn.executemany("DELETE FROM documents WHERE doc_id = ?", [(d,) for d in gone])
-            next_id = (conn.execute("SELECT max(id) FROM passages").fetchone()[0] or 0) + 1
-            todo = [new_docs[d] for d in report.added + report.changed]
-            stage(f"Splitting {len(todo)} article(s) into passages")
-            new_passages = [p for doc in todo for p in split_document(doc, max_chars)]
-            stage(f"Embedding {len(new_passages)} passage(s) with {embedder.model_name}")
-            vectors = embedder.encode_passages([p.text for p in new_passages], progress=progress)
-            new_sentence_vectors = sentence_vectors(embedder, new_passages, progress)
-            now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-            conn.executemany(
-                "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?)",
-                [(d.doc_id, d.path, d.title, d.url, d.outlet, d.published, d.lang, d.content_hash, now)
-                 for d in todo])
-            new_ids = np.arange(next_id, next_id + len(new_passages), dtype=np.int64)
-            conn.executemany(
-                "INSERT INTO passages VALUES (?,?,?,?,?,?,?,?)",
-                [(int(pid), p.doc_id, p.paragraph, p.start, p.end, p.text, p.lang, json.dumps(p.sentences))
-                 for pid, p in zip(new_ids, new_passages)])
-        report.passages_embedded = len(new_passages)
-        rows = conn.execute("SELECT id, doc_id, paragraph, text, lang FROM passages ORDER BY id").fetchall()
-        documents_total = conn.execute("SELECT count(*) FROM documents").fetchone()[0]
-        conn.execute("VACUUM")
-        conn.close()
-        all_ids = np.array([r[0] for r in rows], dtype=np.int64)
-        report.passages_total = len(all_ids)
-
-        stage("Building the vector and BM25 indexes")
-        keep_ids = np.setdiff1d(all_ids, new_ids, assume_unique=True)
-        dim = embedder.dim
-        kept = old.vectors(keep_ids) if (old is not None and len(keep_ids)) else np.zeros((0, dim), np.float32)
-        all_vectors = np.concatenate([kept.reshape(-1, dim), vectors.reshape(-1, dim)])
-        store = FaissVectorStore.build(np.concatenate([keep_ids, new_ids]), all_vectors, dim, index_type)
-        store.save(index_dir / files["faiss"])
-        BM25Index.build(all_ids, paragraph_texts(rows), [r[4] for r in rows]).save(index_dir / files["bm25"])
-        # all_ids is sorted, and so are keep_ids and new_ids (new ones are all larger): same order.
-        kept_sentences = [old.sentence_vectors(int(pid)) for pid in keep_ids] if old else []
-        Granules.build(all_ids, all_vectors, kept_sentences + new_sentence_vectors,
-                       [(r[1], r[2]) for r in rows]).save(index_dir / files["granules"])
-        report.index_type = store.index_type
-        for name in files.values():
+        gone = report.removed + report.changed
+        if gone and current is not None:
+            ids: list[int] = []
+            by_segment: dict[int, list[str]] = {}
+            for doc_id in gone:
+                by_segment.setdefault(live[doc_id][0], []).append(doc_id)
+            for seg, doc_ids in by_segment.items():
+                ids += current.passage_ids(seg, doc_ids)
+            deleted = Deleted(np.union1d(deleted.passage_ids, np.array(ids, dtype=np.int64)),
+                              deleted.documents | {(segments[live[d][0]].name, d) for d in gone})
+        todo = [new_docs[d] for d in report.added + report.changed]
+        if todo:
+            written += SegmentInfo(generation, 0, 0, "", 0, 0).files().values()
+            info = write_segment(index_dir, generation, todo, embedder, max_chars, next_id,
+                                 index_type if not segments else "auto", now, progress, stage)
+            segments.append(info)
+            next_id = max(next_id, info.last_id + 1)
+            report.passages_embedded = info.passages
+        segments, deleted = _compact(index_dir, segments, deleted, embedder.dim, index_type, stage, written)
+        deleted_file = None
+        if len(deleted) or deleted.documents:
+            deleted_file = DELETED.format(generation)
+            written.append(deleted_file)
+            deleted.save(index_dir / deleted_file)
+        for name in written:
             fsync(index_dir / name)
+        live_passages = sum(s.passages for s in segments) - len(deleted)
         manifest = Manifest(
             format_version=FORMAT_VERSION, generation=generation, backend=embedder.backend,
-            model=embedder.model_name, dim=dim, index_type=store.index_type, passages=len(all_ids),
-            documents=documents_total, max_passage_chars=max_chars, files=files,
-            built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            model=embedder.model_name, dim=embedder.dim, index_type=segments[0].index_type if segments else "flat",
+            passages=live_passages, documents=sum(s.documents for s in segments) - len(deleted.documents),
+            max_passage_chars=max_chars, segments=tuple(segments), next_id=next_id, built_at=now,
+            deleted=deleted_file, deleted_passages=len(deleted),
             previous_generation=old_manifest.generation if old_manifest else None,
-            previous_files=old_manifest.files if old_manifest else None,
+            previous_files=tuple(old_manifest.files()) if old_manifest else (),
             versions=versions(embedder.backend))
         commit(index_dir, manifest)
     except BaseException:
-        for name in files.values():  # a failed build leaves the previous generation as it was
+        for name in written:  # a failed update leaves the previous generation as it was
             with contextlib.suppress(OSError):
                 (index_dir / name).unlink()
+            with contextlib.suppress(OSError):
+                (index_dir / f"{name}-journal").unlink()
         raise
     collect_garbage(index_dir, manifest)
+    report.passages_total = manifest.passages
+    report.index_type = manifest.index_type
     return report
 
 
-def paragraph_texts(rows: Sequence[tuple]) -> list[str]:
-    """BM25 text of each passage: its whole paragraph. A passage split off a long paragraph keeps the
-    lexical evidence of its context (the name two sentences earlier); on XQuAD this is worth 3 points
-    of German Recall@1 over passage-only text."""
-    paragraphs: dict[tuple[str, int], list[str]] = {}
-    for _pid, doc_id, para, text, _lang in rows:
-        paragraphs.setdefault((doc_id, para), []).append(text)
-    return [" ".join(paragraphs[(doc_id, para)]) for _pid, doc_id, para, _text, _lang in rows]
+def _compact(index_dir: Path, segments: list[SegmentInfo], deleted: Deleted, dim: int, index_type: str,
+             stage: Callable[[str], None], written: list[str]) -> tuple[list[SegmentInfo], Deleted]:
+    """Merge the segments `compaction_plan` names, if any; returns the new segment list and deletions."""
+    plan = compaction_plan(segments, len(deleted))
+    if plan is None:
+        return segments, deleted
+    chosen = segments[plan]
+    everything = plan.start == 0
+    stage(f"Merging {len(chosen)} index segment(s)" + (" (compaction)" if everything else ""))
+    name = new_generation()
+    written += SegmentInfo(name, 0, 0, "", 0, 0).files().values()
+    loaded: list[Segment] = []
+    try:
+        loaded = [Segment(index_dir, info) for info in chosen]
+        merged = merge_segments(index_dir, name, loaded, deleted.passage_ids, set(deleted.documents), dim,
+                                index_type if everything else "auto")
+    finally:
+        for seg in loaded:
+            seg.close()
+    covered = deleted.passage_ids[(deleted.passage_ids >= chosen[0].first_id)
+                                  & (deleted.passage_ids <= chosen[-1].last_id)]
+    rest = deleted.without({s.name for s in chosen}, covered)
+    return segments[:plan.start] + [merged], rest
 
-
-def sentence_vectors(embedder: Embedder, passages: Sequence[Passage], progress: bool
-                     ) -> list[np.ndarray | None]:
-    """Per-sentence vectors of multi-sentence passages, so highlighting costs no model call at query time."""
-    texts: list[str] = []
-    counts = np.zeros(len(passages), dtype=np.int64)
-    for i, p in enumerate(passages):
-        if len(p.sentences) > 1:
-            texts.extend(p.text[s:e] for s, e in p.sentences)
-            counts[i] = len(p.sentences)
-    out: list[np.ndarray | None] = [None] * len(passages)
-    if not texts:
-        return out
-    vectors = np.ascontiguousarray(embedder.encode_passages(texts, progress=progress), dtype=np.float32)
-    # Sentences are in passage order: one split, not a scan of all sentences per passage.
-    for i, part in enumerate(np.split(vectors, np.cumsum(counts)[:-1])):
-        if counts[i]:
-            out[i] = part
-    return out

@@ -37,6 +37,25 @@ def _faiss():
     return faiss
 
 
+class Exclusion:
+    """Ids a search must skip, as a FAISS selector built once (the selectors are kept referenced here:
+    FAISS holds raw pointers to them)."""
+
+    def __init__(self, ids: np.ndarray) -> None:
+        faiss = _faiss()
+        self.ids = np.ascontiguousarray(ids, dtype=np.int64)
+        self._batch = faiss.IDSelectorBatch(self.ids)
+        self._not = faiss.IDSelectorNot(self._batch)
+        self._params = {"flat": faiss.SearchParameters(sel=self._not),
+                        "hnsw": faiss.SearchParametersHNSW(sel=self._not, efSearch=HNSW_EF_SEARCH)}
+
+    def params(self, index_type: str):
+        return self._params[index_type]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
 class FaissVectorStore:
     """FAISS `IndexIDMap2` over a flat or HNSW inner-product index."""
 
@@ -85,9 +104,15 @@ class FaissVectorStore:
     def __len__(self) -> int:
         return int(self._index.ntotal)
 
-    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, query: np.ndarray, k: int, exclude: Exclusion | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, ids) of the k nearest vectors, best first, skipping the ids of `exclude` (deleted
+        passages: HNSW cannot remove a vector in place, so deletions are a filter until a compaction)."""
         k = max(1, min(k, len(self)))
-        scores, ids = self._index.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), k)
+        params = None
+        if exclude is not None:
+            params = exclude.params(self.index_type)
+        scores, ids = self._index.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), k,
+                                         params=params)
         return scores[0], ids[0]
 
     def vectors(self, ids: np.ndarray) -> np.ndarray:

@@ -1,10 +1,11 @@
 """Generations of the local index: the manifest, the indexer lock, the atomic switch and garbage collection.
 
-Each update writes a new *generation* of files next to the old one and then replaces `manifest.json`
-with one atomic rename: the manifest names the files of the generation in use. A crash or kill at any
-moment therefore leaves either the old manifest (and its files, untouched) or the new one, never a
-mixture. The previous generation is kept for one more update so a reader that has just read the old
-manifest can still open its files (the bot's hot reload relies on this).
+A generation is a list of immutable segments (see segment.py) plus the passages deleted from them
+since they were written. Each update writes its new files next to the old ones and then replaces
+`manifest.json` with one atomic rename: the manifest names the files of the generation in use. A crash
+or kill at any moment therefore leaves either the old manifest (and its files, untouched) or the new
+one, never a mixture. The files of the previous generation are kept for one more update, so a reader
+that has just read the old manifest can still open them (the bot's hot reload relies on this).
 """
 
 from __future__ import annotations
@@ -21,35 +22,41 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ... import __version__
 from ...errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, QABotError
 from ...types import IndexInfo
 from ..base import check_compatible
+from .segment import FILES, REBUILD, SegmentInfo
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 MANIFEST = "manifest.json"
-FILE_KINDS = {"db": "passages-{}.sqlite", "faiss": "vectors-{}.faiss", "bm25": "bm25-{}.npz",
-              "granules": "granules-{}.npz"}
+DELETED = "deleted-{}.npz"
 LOCK = ".lock"
+PREFIXES = tuple(p.split("{")[0] for p in [*FILES.values(), DELETED]) + (".manifest-",)
 
 
 @dataclass(frozen=True)
 class Manifest:
-    """The JSON file that names the generation in use and what built it."""
+    """The JSON file that names the generation in use, its segments and what built it."""
 
     format_version: int
     generation: str
     backend: str
     model: str
     dim: int
-    index_type: str
-    passages: int
-    documents: int
+    index_type: str  # of the first (largest) segment
+    passages: int  # live passages
+    documents: int  # live documents
     max_passage_chars: int
-    files: dict[str, str]
+    segments: tuple[SegmentInfo, ...]
+    next_id: int  # the next passage id to give out: ids are never reused within an index
     built_at: str
+    deleted: str | None = None  # file with the ids of passages and articles deleted from the segments
+    deleted_passages: int = 0
     previous_generation: str | None = None
-    previous_files: dict[str, str] | None = None
+    previous_files: tuple[str, ...] = ()
     metric: str = "inner_product"
     normalized: bool = True
     versions: dict[str, str] = field(default_factory=dict)
@@ -58,13 +65,21 @@ class Manifest:
     def from_json(cls, data: dict[str, Any]) -> Manifest:
         """Parse a manifest; unknown keys (written by a newer qa-bot) are ignored."""
         known = {f.name for f in fields(cls)}
-        manifest = cls(**{k: v for k, v in data.items() if k in known})
-        if not isinstance(manifest.files, dict) or set(FILE_KINDS) - set(manifest.files):
-            raise ValueError("files")
-        return manifest
+        values = {k: v for k, v in data.items() if k in known}
+        values["segments"] = tuple(SegmentInfo(**s) for s in values["segments"])
+        values["previous_files"] = tuple(values.get("previous_files") or ())
+        return cls(**values)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out["segments"] = [s.to_json() for s in self.segments]
+        out["previous_files"] = list(self.previous_files)
+        return out
+
+    def files(self) -> list[str]:
+        """Every file of this generation."""
+        out = [name for s in self.segments for name in s.files().values()]
+        return out + ([self.deleted] if self.deleted else [])
 
     def info(self) -> IndexInfo:
         return IndexInfo(engine="local", generation=self.generation, backend=self.backend, model=self.model,
@@ -72,10 +87,51 @@ class Manifest:
                          documents=self.documents, built_at=self.built_at)
 
 
-def new_generation() -> tuple[str, dict[str, str]]:
-    """A fresh generation name and the file names it will use."""
-    generation = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
-    return generation, {kind: pattern.format(generation) for kind, pattern in FILE_KINDS.items()}
+@dataclass(frozen=True)
+class Deleted:
+    """Passages and articles deleted from the segments since they were written (until a compaction)."""
+
+    passage_ids: np.ndarray  # sorted
+    documents: frozenset[tuple[str, str]]  # (segment name, doc_id)
+
+    @classmethod
+    def none(cls) -> Deleted:
+        return cls(np.zeros(0, dtype=np.int64), frozenset())
+
+    @classmethod
+    def load(cls, index_dir: Path, manifest: Manifest) -> Deleted:
+        if not manifest.deleted:
+            return cls.none()
+        path = index_dir / manifest.deleted
+        try:
+            with np.load(path, allow_pickle=False) as d:
+                out = cls(np.sort(d["passage_ids"].astype(np.int64)),
+                          frozenset(zip(d["doc_segments"].tolist(), d["doc_ids"].tolist())))
+        except Exception as exc:  # noqa: BLE001 - missing, zip, key and value errors all mean a broken file
+            raise IndexCorruptError(f"The list of deleted passages {path} cannot be read ({exc}). {REBUILD}") from None
+        if len(out.passage_ids) != manifest.deleted_passages:
+            raise IndexCorruptError(f"{path} lists {len(out.passage_ids)} deleted passages, the manifest "
+                                    f"{manifest.deleted_passages}. {REBUILD}")
+        return out
+
+    def save(self, path: Path) -> None:
+        docs = sorted(self.documents)
+        with open(path, "wb") as fh:
+            np.savez(fh, passage_ids=self.passage_ids, doc_segments=np.array([s for s, _ in docs], dtype=str),
+                     doc_ids=np.array([d for _, d in docs], dtype=str))
+
+    def without(self, segment_names: set[str], ids: np.ndarray) -> Deleted:
+        """What is left once the segments named (holding `ids`) are merged away."""
+        return Deleted(np.setdiff1d(self.passage_ids, ids), frozenset(
+            (s, d) for s, d in self.documents if s not in segment_names))
+
+    def __len__(self) -> int:
+        return len(self.passage_ids)
+
+
+def new_generation() -> str:
+    """A fresh, unique generation name (also the name of the segment it writes)."""
+    return time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
 
 
 def read_manifest(index_dir: Path) -> Manifest:
@@ -91,7 +147,7 @@ def read_manifest(index_dir: Path) -> Manifest:
                 f"format {FORMAT_VERSION}. Re-index with: qa-bot index --rebuild")
         return Manifest.from_json(data)
     except (ValueError, KeyError, TypeError):
-        raise IndexCorruptError(f"{path} is damaged. Rebuild the index with: qa-bot index --rebuild") from None
+        raise IndexCorruptError(f"{path} is damaged. {REBUILD}") from None
 
 
 def check_manifest(manifest: Manifest, backend: str, model: str, index_dir: Path) -> None:
@@ -146,11 +202,9 @@ def commit(index_dir: Path, manifest: Manifest) -> None:
 
 
 def collect_garbage(index_dir: Path, manifest: Manifest) -> None:
-    """Delete files of generations older than the previous one, and leftovers of crashed builds."""
-    keep = set(manifest.files.values()) | set((manifest.previous_files or {}).values())
-    keep |= {MANIFEST, LOCK}
-    prefixes = tuple(p.split("{")[0] for p in FILE_KINDS.values()) + (".manifest-",)
+    """Delete files of generations older than the previous one, and leftovers of crashed updates."""
+    keep = set(manifest.files()) | set(manifest.previous_files) | {MANIFEST, LOCK}
     for path in index_dir.iterdir():
-        if path.name.startswith(prefixes) and path.name not in keep:
+        if path.name.startswith(PREFIXES) and path.name not in keep:
             with contextlib.suppress(OSError):
                 path.unlink()

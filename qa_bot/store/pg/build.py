@@ -42,7 +42,7 @@ def update_index(settings: Settings, documents: Sequence[Document], embedder: Em
                  rebuild: bool = False, progress: bool = False, on_stage: Callable[[str], None] | None = None,
                  prune: bool = True) -> IndexReport:
     """Bring the database up to date with `documents` (what `store.base.Engine.update` promises)."""
-    from ..local.build import sentence_vectors as _sentence_vectors
+    from ..local.segment import sentence_vectors as _sentence_vectors
 
     started = time.perf_counter()
     stage = on_stage or (lambda _msg: None)
