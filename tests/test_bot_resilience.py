@@ -145,6 +145,12 @@ def test_webhook_without_a_secret_refuses_forged_updates(shared_hash_service, tm
     run(scenario())
 
 
+def write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
 def test_failing_reloads_make_health_degraded_and_are_logged_once(tmp_path: Path, articles: Path, caplog) -> None:
     service = make_service(articles, tmp_path / "index")
     port = free_port()
@@ -161,12 +167,12 @@ def test_failing_reloads_make_health_degraded_and_are_logged_once(tmp_path: Path
             good = manifest.read_text()
             data = json.loads(good)
             data["generation"] = "new-but-broken"
-            data["files"]["faiss"] = "vectors-missing.faiss"
-            manifest.write_text(json.dumps(data))
+            data["segments"][0]["name"] = "missing"  # its files are not there
+            write_atomically(manifest, json.dumps(data))  # a reload never reads half a manifest
             status, body = await until(lambda: health(), lambda r: r[0] == 503)
-            assert body["status"] == "degraded" and "vectors-missing.faiss" in body["reload_error"]
+            assert body["status"] == "degraded" and "passages-missing.sqlite" in body["reload_error"]
             await asyncio.sleep(0.5)  # about ten more failing reloads
-            manifest.write_text(good)  # repaired (as `qa-bot index` would)
+            write_atomically(manifest, good)  # repaired (as `qa-bot index` would)
             status, body = await until(lambda: health(), lambda r: r[0] == 200)
             assert body["status"] == "ok" and "reload_error" not in body
 
