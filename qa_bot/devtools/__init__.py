@@ -1,0 +1,1 @@
+"""Tools for developers and operators; the product never imports them."""
