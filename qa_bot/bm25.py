@@ -135,7 +135,7 @@ class BM25Segment:
                            data["ids"], data["langs"].tolist())
         except Exception as exc:  # noqa: BLE001 - zip, key and value errors all mean a broken file
             raise IndexCorruptError(f"The BM25 index {path} cannot be read ({exc}). "
-                                    "Rebuild it with: qa-bot index --rebuild") from None
+                                    "Repair it with: qa-bot index") from None
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -121,6 +121,8 @@ def _index_round(service, sources: list[str], rebuild: bool, prune: bool, refres
     if collected.paths or collected.items_seen:
         seen = f" ({collected.items_seen} feed item(s) seen before skipped)" if collected.items_seen else ""
         click.echo(f"Fetched {len(collected.paths)} article(s) into {service.settings.articles_dir}/{seen}.")
+    if report.repaired:
+        click.echo(f"Repaired: {report.repaired}; the index was rebuilt from the articles.")
     for label, items in (("added", report.added), ("changed", report.changed), ("removed", report.removed)):
         _echo_changes(label, items)
     if not report.modified:

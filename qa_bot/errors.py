@@ -23,6 +23,10 @@ class IndexCorruptError(QABotError):
     """An index file is missing, truncated or unreadable."""
 
 
+class IndexWriteError(QABotError):
+    """The index cannot be written (disk full, read-only folder, I/O error); the previous one is intact."""
+
+
 class IndexMismatchError(QABotError):
     """The index on disk was built with another model, backend or format."""
 

@@ -94,7 +94,7 @@ class Granules:
                 return cls(d["ids"], d["sent_ptr"], sent, d["para_of"], para)
         except Exception as exc:  # noqa: BLE001 - zip, key and value errors all mean a broken file
             raise IndexCorruptError(f"The sentence vectors {path} cannot be read ({exc}). "
-                                    "Rebuild the index with: qa-bot index --rebuild") from None
+                                    "Repair it with: qa-bot index") from None
 
     def __len__(self) -> int:
         return len(self.ids)

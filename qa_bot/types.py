@@ -106,6 +106,7 @@ class IndexReport:
     seconds: float = 0.0
     index_type: str = ""
     empty: list[str] = field(default_factory=list)  # paths of added or changed articles with nothing to quote
+    repaired: str | None = None  # what was damaged, when the index had to be rebuilt from the articles
 
     @property
     def modified(self) -> bool:

@@ -161,7 +161,7 @@ def test_damaged_files_are_reported_not_crashed(hash_service, tmp_path, damage):
         (index_dir / MANIFEST).write_text(json.dumps(manifest))
     else:
         (index_dir / segment_file(manifest, damage)).write_bytes(b"garbage" * 10)
-    with pytest.raises(IndexCorruptError, match="--rebuild"):
+    with pytest.raises(IndexCorruptError, match="Repair it with: qa-bot index"):
         LocalSnapshot.open(index_dir, "hash", "hash-384")
 
 

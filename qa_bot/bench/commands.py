@@ -41,13 +41,22 @@ def _sizes(value: str | None) -> tuple[int, ...] | None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of tables.")
 @click.option("--markdown", "from_json", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Measure nothing: print the README tables of a bench.json and redraw its chart next to it.")
+@click.option("--index-load", "index_load", metavar="SIZES",
+              help="Only measure what verifying the index checksums adds to loading an index of these sizes "
+                   "(e.g. '10k,100k'; no model needed).")
 def bench(quick: bool, backends: tuple[str, ...], sizes: str | None, questions: int | None,
           cold_runs: int | None, update_size: str | None, scale_only: bool, articles: Path | None, out_dir: Path,
-          as_json: bool,
-          from_json: Path | None) -> None:
+          as_json: bool, from_json: Path | None, index_load: str | None) -> None:
     """Measure per-question latency against the model's floor, cold start, memory, indexing throughput
     and search at 10k-1M passages on this machine; writes a table, JSON and a PNG chart."""
     import json
+
+    if index_load is not None:
+        from .indexload import format_index_load, measure_index_load
+
+        rows = [measure_index_load(n, echo=lambda m: click.echo(m, err=True)) for n in _sizes(index_load) or ()]
+        click.echo(json.dumps(rows) if as_json else format_index_load(rows))
+        return
 
     from .report import format_markdown, format_table, write_chart, write_json
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import random
 import secrets
@@ -167,17 +168,20 @@ async def _soak(duration: float, users: int, think: float, interval: float, faul
                 if think:
                     await asyncio.sleep(think)
 
+        async def sample() -> None:
+            window = latencies[:]
+            latencies.clear()
+            all_latencies.extend(window)
+            rss, fds, threads = process_figures(proc.pid)
+            samples.append(Sample(round(time.monotonic() - began, 1), round(rss, 1), fds, threads, len(window),
+                                  round(_percentile(window, 0.5), 1) if window else None,
+                                  round(_percentile(window, 0.95), 1) if window else None,
+                                  await _health(health_port)))
+
         async def sampler() -> None:
             while True:
                 await asyncio.sleep(interval)
-                window = latencies[:]
-                latencies.clear()
-                all_latencies.extend(window)
-                rss, fds, threads = process_figures(proc.pid)
-                samples.append(Sample(round(time.monotonic() - began, 1), round(rss, 1), fds, threads, len(window),
-                                      round(_percentile(window, 0.5), 1) if window else None,
-                                      round(_percentile(window, 0.95), 1) if window else None,
-                                      await _health(health_port)))
+                await sample()
 
         async def fault_injector() -> None:
             period = min(30.0, max(2.0, duration / 20))
@@ -195,6 +199,8 @@ async def _soak(duration: float, users: int, think: float, interval: float, faul
             for task in helpers:
                 task.cancel()
             api.faults.clear()
+        if latencies or not samples:
+            await sample()  # the last, shorter window: the figures at the very end
         wall = time.monotonic() - began
         quiet_since = time.monotonic()  # let late replies land before counting
         total = sum(api.sent_count.values())
@@ -243,7 +249,14 @@ def run_soak(duration: float, users: int = 5, think: float = 0.2, interval: floa
              **overrides: Any) -> dict[str, Any]:
     """Run the soak and return its figures (see `format_soak`)."""
     interval = interval or max(2.0, min(60.0, duration / 10))
-    return asyncio.run(_soak(duration, users, think, interval, faults, timeout, log_path, overrides))
+    # The fake server logs a traceback whenever the bot drops a connection on purpose (timeouts): noise.
+    server_log = logging.getLogger("aiohttp.server")
+    level = server_log.level
+    server_log.setLevel(logging.CRITICAL)
+    try:
+        return asyncio.run(_soak(duration, users, think, interval, faults, timeout, log_path, overrides))
+    finally:
+        server_log.setLevel(level)
 
 
 def format_soak(r: dict[str, Any]) -> str:

@@ -11,6 +11,8 @@ point leaves the previous one as it was.
 from __future__ import annotations
 
 import contextlib
+import errno
+import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,9 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from ...embed import Embedder
-from ...errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, QABotError
+from ...errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, IndexWriteError, QABotError
 from ...ingest import Document
 from ...types import IndexReport
+from .faiss_store import FaissVectorStore
 from .generations import (
     DELETED,
     FORMAT_VERSION,
@@ -34,7 +37,7 @@ from .generations import (
     read_manifest,
     versions,
 )
-from .segment import REBUILD, Segment, SegmentDB, SegmentInfo, merge_segments, write_segment
+from .segment import REBUILD, Segment, SegmentDB, SegmentInfo, checksum, merge_segments, write_segment
 
 # When segments are merged. Each update adds one segment, and a search visits every segment, so:
 MAX_DELTA_SEGMENTS = 8  # more segments after the first (the base) than this: merge those into one
@@ -56,10 +59,19 @@ class _Current:
         try:
             for info in manifest.segments:
                 info.check_files(index_dir)
+                vectors = index_dir / info.files()["faiss"]
+                if FaissVectorStore.type_on_disk(vectors) != info.index_type:
+                    raise IndexCorruptError(f"The manifest says the vector index is {info.index_type}, but "
+                                            f"{vectors} holds another. {REBUILD}")
                 db = SegmentDB(index_dir, info)
                 self.dbs.append(db)
                 if db.query("SELECT count(*) FROM passages")[0][0] != info.passages:
                     raise IndexCorruptError(f"{db.path} does not hold the passages the manifest says. {REBUILD}")
+            stored = sum(info.passages for info in manifest.segments)
+            if stored - len(self.deleted) != manifest.passages:
+                raise IndexCorruptError(f"The index in {index_dir}/ is inconsistent ({stored} passages in its "
+                                        f"segments, {len(self.deleted)} deleted, manifest says "
+                                        f"{manifest.passages}). {REBUILD}")
         except BaseException:
             self.close()
             raise
@@ -88,33 +100,77 @@ def build_index(index_dir: Path, documents: Sequence[Document], embedder: Embedd
                 on_stage: Callable[[str], None] | None = None, prune: bool = True) -> IndexReport:
     """Bring the index in `index_dir` up to date with `documents`: embed only new or changed articles,
     drop the indexed articles not among `documents` (unless `prune` is False: adding a few files), then
-    switch to the new generation atomically."""
+    switch to the new generation atomically. A damaged index is rebuilt from `documents` (the report says
+    so); a write that fails (full disk, read-only folder) is one IndexWriteError, the old index intact."""
     started = time.perf_counter()
     index_dir = Path(index_dir)
     try:
         index_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise QABotError(f"Cannot create the index folder {index_dir}: {exc.strerror or exc}") from None
-    with index_lock(index_dir):
-        old_manifest: Manifest | None = None
-        with contextlib.suppress(IndexNotFoundError, IndexCorruptError, IndexMismatchError):
-            old_manifest = read_manifest(index_dir)
-        current: _Current | None = None
-        if (not rebuild and old_manifest is not None and old_manifest.backend == embedder.backend
-                and old_manifest.model == embedder.model_name
-                and old_manifest.max_passage_chars == max_passage_chars):
-            try:
-                current = _Current(index_dir, old_manifest)
-            except QABotError:
-                current = None  # damaged: build from scratch, the articles are the source of truth
-        try:
-            report = _update(index_dir, documents, embedder, max_passage_chars, current, old_manifest, progress,
-                             index_type, on_stage or (lambda _msg: None), prune)
-        finally:
-            if current is not None:
-                current.close()
+    try:
+        with index_lock(index_dir):
+            report = _open_and_update(index_dir, documents, embedder, max_passage_chars, rebuild, progress,
+                                      index_type, on_stage or (lambda _msg: None), prune)
+    except (OSError, sqlite3.Error) as exc:
+        raise IndexWriteError(write_problem(index_dir, exc)) from None
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _open_and_update(index_dir: Path, documents: Sequence[Document], embedder: Embedder, max_chars: int,
+                     rebuild: bool, progress: bool, index_type: str, stage: Callable[[str], None],
+                     prune: bool) -> IndexReport:
+    old_manifest: Manifest | None = None
+    damage: str | None = None
+    try:
+        old_manifest = read_manifest(index_dir)
+    except IndexCorruptError as exc:
+        damage = str(exc)
+    except (IndexNotFoundError, IndexMismatchError):
+        pass
+    current: _Current | None = None
+    if (not rebuild and old_manifest is not None and old_manifest.backend == embedder.backend
+            and old_manifest.model == embedder.model_name and old_manifest.max_passage_chars == max_chars):
+        try:
+            if old_manifest.dim != embedder.dim:
+                raise IndexCorruptError(f"The manifest in {index_dir}/ gives the vectors dimension "
+                                        f"{old_manifest.dim}, the model's is {embedder.dim}. {REBUILD}")
+            current = _Current(index_dir, old_manifest)
+        except QABotError as exc:
+            damage = str(exc)  # the articles are the source of truth: build from scratch
+    if damage and not prune:
+        raise IndexCorruptError(f"The index in {index_dir}/ is damaged ({_reason(damage)}); indexing only "
+                                f"some articles would drop the others. {REBUILD}")
+    previous = None if damage else old_manifest  # a damaged generation is not kept for readers
+    try:
+        report = _update(index_dir, documents, embedder, max_chars, current, previous, progress, index_type,
+                         stage, prune)
+    finally:
+        if current is not None:
+            current.close()
+    report.repaired = _reason(damage) if damage else None
+    return report
+
+
+def _reason(message: str) -> str:
+    """The damage itself, without the advice to run `qa-bot index` that the message ends with."""
+    return message.split(f" {REBUILD}")[0].rstrip(". ")
+
+
+def write_problem(index_dir: Path, exc: BaseException) -> str:
+    """One line for a failed write: what happened, that nothing was lost, and what to do."""
+    code = getattr(exc, "errno", None)
+    text = f"{getattr(exc, 'strerror', None) or exc}"
+    if code == errno.EFBIG:
+        fix = "Free some disk space or raise the file size limit (ulimit -f), then run qa-bot index again."
+    elif code in (errno.ENOSPC, errno.EDQUOT) or "disk is full" in text:
+        fix = "Free some disk space, then run qa-bot index again."
+    elif code in (errno.EROFS, errno.EACCES, errno.EPERM) or "readonly" in text or "unable to open" in text:
+        fix = "Make the folder writable (or set QA_BOT_INDEX_DIR to one that is), then run qa-bot index again."
+    else:
+        fix = "Check the disk, then run qa-bot index again."
+    return f"Cannot write the index in {index_dir}/ ({text}); the previous index is unchanged. {fix}"
 
 
 def compaction_plan(segments: Sequence[SegmentInfo], deleted: int) -> slice | None:
@@ -176,11 +232,12 @@ def _update(index_dir: Path, documents: Sequence[Document], embedder: Embedder, 
             next_id = max(next_id, info.last_id + 1)
             report.passages_embedded = info.passages
         segments, deleted = _compact(index_dir, segments, deleted, embedder.dim, index_type, stage, written)
-        deleted_file = None
+        deleted_file = deleted_checksum = None
         if len(deleted) or deleted.documents:
             deleted_file = DELETED.format(generation)
             written.append(deleted_file)
             deleted.save(index_dir / deleted_file)
+            deleted_checksum = checksum(index_dir / deleted_file)
         for name in written:
             fsync(index_dir / name)
         live_passages = sum(s.passages for s in segments) - len(deleted)
@@ -189,7 +246,7 @@ def _update(index_dir: Path, documents: Sequence[Document], embedder: Embedder, 
             model=embedder.model_name, dim=embedder.dim, index_type=segments[0].index_type if segments else "flat",
             passages=live_passages, documents=sum(s.documents for s in segments) - len(deleted.documents),
             max_passage_chars=max_chars, segments=tuple(segments), next_id=next_id, built_at=now,
-            deleted=deleted_file, deleted_passages=len(deleted),
+            deleted=deleted_file, deleted_passages=len(deleted), deleted_checksum=deleted_checksum,
             previous_generation=old_manifest.generation if old_manifest else None,
             previous_files=tuple(old_manifest.files()) if old_manifest else (),
             versions=versions(embedder.backend))

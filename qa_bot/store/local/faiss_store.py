@@ -6,6 +6,7 @@ product. Small corpora get an exact flat index; large ones an HNSW graph (see `c
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -89,16 +90,31 @@ class FaissVectorStore:
                 faiss.omp_set_num_threads(1)
         return cls(index, index_type)
 
+    @staticmethod
+    def type_on_disk(path: Path) -> str | None:
+        """The index type a saved file holds, from its header alone (no loading): the indexer's check
+        that the manifest and the file agree. None when the header is neither."""
+        with open(path, "rb") as fh:
+            header = fh.read(64)
+        if not header.startswith(b"IxM2"):
+            return None
+        return "hnsw" if b"IHNf" in header else "flat" if b"IxFI" in header else None
+
     @classmethod
     def load(cls, path: Path, index_type: str) -> FaissVectorStore:
         faiss = _faiss()
         try:
             index = faiss.read_index(str(path))
+            inner = faiss.downcast_index(index.index)
         except Exception as exc:  # noqa: BLE001 - FAISS raises RuntimeError with C++ text
             raise IndexCorruptError(f"The vector index {path} cannot be read ({str(exc).splitlines()[0][:120]}). "
-                                    "Rebuild it with: qa-bot index --rebuild") from None
+                                    "Repair it with: qa-bot index") from None
+        actual = "hnsw" if hasattr(inner, "hnsw") else "flat"
+        if actual != index_type:
+            raise IndexCorruptError(f"The manifest says the vector index is {index_type}, but {path} holds a "
+                                    f"{actual} index. Repair it with: qa-bot index")
         if index_type == "hnsw":
-            faiss.downcast_index(index.index).hnsw.efSearch = HNSW_EF_SEARCH
+            inner.hnsw.efSearch = HNSW_EF_SEARCH
         return cls(index, index_type)
 
     def __len__(self) -> int:
@@ -126,4 +142,10 @@ class FaissVectorStore:
         return faiss.vector_to_array(self._index.id_map).astype(np.int64)
 
     def save(self, path: Path) -> None:
-        _faiss().write_index(self._index, str(path))
+        try:
+            _faiss().write_index(self._index, str(path))
+        except RuntimeError as exc:  # FAISS reports a failed write (full disk, no folder) as C++ text
+            text = str(exc)
+            code = next((c for c in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EACCES,
+                                     errno.ENOENT) if os.strerror(c) in text), errno.EIO)
+            raise OSError(code, f"{os.strerror(code)} (FAISS could not write {path.name})") from None

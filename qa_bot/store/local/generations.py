@@ -6,6 +6,10 @@ since they were written. Each update writes its new files next to the old ones a
 or kill at any moment therefore leaves either the old manifest (and its files, untouched) or the new
 one, never a mixture. The files of the previous generation are kept for one more update, so a reader
 that has just read the old manifest can still open them (the bot's hot reload relies on this).
+
+Damage after the fact (a bad sector, a stray write, a hand edit) is caught on load: the manifest is
+checked field by field, and every file's size and SHA-256 (recorded when it was written) are verified
+before it is read. `qa-bot index` then rebuilds the index from the articles (see build.py).
 """
 
 from __future__ import annotations
@@ -15,10 +19,11 @@ import fcntl
 import json
 import os
 import platform
+import shutil
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +33,7 @@ from ... import __version__
 from ...errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, QABotError
 from ...types import IndexInfo
 from ..base import check_compatible
-from .segment import FILES, REBUILD, SegmentInfo
+from .segment import CHECKSUM_RE, FILES, INDEX_TYPES, NAME_RE, REBUILD, SegmentInfo, verify_file
 
 FORMAT_VERSION = 4
 MANIFEST = "manifest.json"
@@ -60,15 +65,50 @@ class Manifest:
     metric: str = "inner_product"
     normalized: bool = True
     versions: dict[str, str] = field(default_factory=dict)
+    deleted_checksum: str | None = None  # "sha256:<hex>" of the deleted file
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Manifest:
-        """Parse a manifest; unknown keys (written by a newer qa-bot) are ignored."""
+    def from_json(cls, data: Any) -> Manifest:
+        """Parse and check a manifest; unknown keys (written by a newer qa-bot) are ignored. ValueError
+        names the first field that is missing or wrong."""
+        if not isinstance(data, dict):
+            raise ValueError("it is not a JSON object")
+        missing = [f.name for f in fields(cls) if f.name not in data and f.default is MISSING
+                   and f.default_factory is MISSING]
+        if missing:
+            raise ValueError(f"{missing[0]} is missing")
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
-        values["segments"] = tuple(SegmentInfo(**s) for s in values["segments"])
-        values["previous_files"] = tuple(values.get("previous_files") or ())
-        return cls(**values)
+        if not isinstance(values["segments"], list):
+            raise ValueError("segments is not a list")
+        values["segments"] = tuple(SegmentInfo.from_json(s) for s in values["segments"])
+        previous = values.get("previous_files") or ()
+        if not isinstance(previous, (list, tuple)) or not all(isinstance(n, str) for n in previous):
+            raise ValueError("previous_files is not a list of file names")
+        values["previous_files"] = tuple(previous)
+        manifest = cls(**values)
+        manifest._check()
+        return manifest
+
+    def _check(self) -> None:
+        for name in ("generation", "backend", "model", "built_at"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise ValueError(f"{name} is not a text")
+        for name, low in (("format_version", 1), ("dim", 1), ("passages", 0), ("documents", 0),
+                          ("max_passage_chars", 1), ("next_id", 1), ("deleted_passages", 0)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ValueError(f"{name} is not a whole number of at least {low}")
+        if self.index_type not in INDEX_TYPES:
+            raise ValueError(f"index_type is {self.index_type!r}, not one of {', '.join(INDEX_TYPES)}")
+        prefix, suffix = DELETED.split("{}")
+        if self.deleted is not None and not (isinstance(self.deleted, str) and self.deleted.startswith(prefix)
+                                             and self.deleted.endswith(suffix)
+                                             and NAME_RE.fullmatch(self.deleted[len(prefix):-len(suffix)])):
+            raise ValueError("deleted is not the name of a deleted-….npz file in the index folder")
+        if self.deleted_checksum is not None and not (isinstance(self.deleted_checksum, str)
+                                                      and CHECKSUM_RE.fullmatch(self.deleted_checksum)):
+            raise ValueError("deleted_checksum is not a sha256:<hex> value")
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -103,6 +143,7 @@ class Deleted:
         if not manifest.deleted:
             return cls.none()
         path = index_dir / manifest.deleted
+        verify_file(path, manifest.deleted_checksum)
         try:
             with np.load(path, allow_pickle=False) as d:
                 out = cls(np.sort(d["passage_ids"].astype(np.int64)),
@@ -136,18 +177,23 @@ def new_generation() -> str:
 
 def read_manifest(index_dir: Path) -> Manifest:
     path = Path(index_dir) / MANIFEST
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         raise IndexNotFoundError(f"There is no index in {index_dir}/ yet. Build it with: qa-bot index")
     try:
-        data = json.loads(path.read_text("utf-8"))
-        format_version = data.get("format_version") if isinstance(data, dict) else None
-        if format_version != FORMAT_VERSION:
-            raise IndexMismatchError(
-                f"The index in {index_dir}/ has format {format_version}, this qa-bot reads "
-                f"format {FORMAT_VERSION}. Re-index with: qa-bot index --rebuild")
+        data = json.loads(path.read_bytes())
+    except OSError as exc:
+        raise IndexCorruptError(f"{path} cannot be read ({exc.strerror or exc}). {REBUILD}") from None
+    except ValueError:
+        raise IndexCorruptError(f"{path} is damaged (it is not JSON). {REBUILD}") from None
+    format_version = data.get("format_version") if isinstance(data, dict) else None
+    if isinstance(data, dict) and format_version != FORMAT_VERSION:
+        raise IndexMismatchError(
+            f"The index in {index_dir}/ has format {format_version}, this qa-bot reads "
+            f"format {FORMAT_VERSION}. Re-index with: qa-bot index --rebuild")
+    try:
         return Manifest.from_json(data)
-    except (ValueError, KeyError, TypeError):
-        raise IndexCorruptError(f"{path} is damaged. {REBUILD}") from None
+    except (ValueError, TypeError) as exc:
+        raise IndexCorruptError(f"{path} is damaged ({exc}). {REBUILD}") from None
 
 
 def check_manifest(manifest: Manifest, backend: str, model: str, index_dir: Path) -> None:
@@ -169,9 +215,18 @@ def versions(embedder_backend: str) -> dict[str, str]:
     return out
 
 
+def clear_way(path: Path) -> None:
+    """Remove a folder (or anything but a plain file) where the index keeps one of its own files: the
+    names are qa-bot's, in qa-bot's folder, so whatever sits there is damage."""
+    if path.is_symlink() or not path.exists() or path.is_file():
+        return
+    shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
 @contextlib.contextmanager
 def index_lock(index_dir: Path) -> Iterator[None]:
     """One indexer at a time per index directory (readers never need the lock)."""
+    clear_way(index_dir / LOCK)
     with open(index_dir / LOCK, "w") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -193,12 +248,20 @@ def fsync(path: Path) -> None:
 
 
 def commit(index_dir: Path, manifest: Manifest) -> None:
-    """Make `manifest` (whose files are written and synced) the generation in use: one atomic rename."""
+    """Make `manifest` (whose files are written and synced) the generation in use: one atomic rename.
+    Nothing after the rename may fail the update: the new generation is in use from that moment."""
     tmp = index_dir / f".manifest-{manifest.generation}.tmp"
-    tmp.write_text(json.dumps(manifest.to_json(), indent=2, ensure_ascii=False), "utf-8")
-    fsync(tmp)
-    os.replace(tmp, index_dir / MANIFEST)  # the commit point
-    fsync(index_dir)
+    try:
+        tmp.write_text(json.dumps(manifest.to_json(), indent=2, ensure_ascii=False), "utf-8")
+        fsync(tmp)
+        clear_way(index_dir / MANIFEST)
+        os.replace(tmp, index_dir / MANIFEST)  # the commit point
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    with contextlib.suppress(OSError):  # the rename is done; making it durable is best effort
+        fsync(index_dir)
 
 
 def collect_garbage(index_dir: Path, manifest: Manifest) -> None:
@@ -207,4 +270,4 @@ def collect_garbage(index_dir: Path, manifest: Manifest) -> None:
     for path in index_dir.iterdir():
         if path.name.startswith(PREFIXES) and path.name not in keep:
             with contextlib.suppress(OSError):
-                path.unlink()
+                shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()

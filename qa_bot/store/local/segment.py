@@ -7,7 +7,9 @@ old ones, without embedding or analysing any text again.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -37,7 +39,41 @@ CREATE TABLE IF NOT EXISTS passages (
     lang TEXT NOT NULL, sentences TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc_id);
 """
-REBUILD = "Rebuild the index with: qa-bot index --rebuild"
+REBUILD = "Repair it with: qa-bot index"  # it rebuilds a damaged index from the articles
+INDEX_TYPES = ("flat", "hnsw")
+NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")  # a segment's files are named after it: no path in it
+CHECKSUM_RE = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def checksum(path: Path) -> str:
+    """`sha256:<hex>` of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(2**20), b""):
+            digest.update(block)
+    return f"sha256:{digest.hexdigest()}"
+
+
+def verify_file(path: Path, expected: str | None, size: int | None = None) -> None:
+    """Raise IndexCorruptError when `path` is missing, unreadable, or not the size or SHA-256 it was
+    written with: damage inside a file (a few random bytes) would otherwise load, then answer wrongly or
+    crash at the first search."""
+    try:
+        actual_size = path.stat().st_size
+    except OSError:
+        raise IndexCorruptError(f"{path} is missing. {REBUILD}") from None
+    if size is not None and actual_size != size and path.is_file():
+        raise IndexCorruptError(f"{path} is damaged ({actual_size} bytes, written with {size}). {REBUILD}")
+    try:
+        actual = checksum(path) if expected else None
+    except OSError as exc:
+        raise IndexCorruptError(f"{path} cannot be read ({exc.strerror or exc}). {REBUILD}") from None
+    if actual != expected:
+        raise IndexCorruptError(f"{path} is damaged: its checksum does not match the manifest. {REBUILD}")
+
+
+def _whole(value: object, low: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
 
 
 @dataclass(frozen=True)
@@ -52,6 +88,29 @@ class SegmentInfo:
     first_id: int
     last_id: int
     sizes: dict[str, int] = field(default_factory=dict)  # bytes of each file, checked before use
+    checksums: dict[str, str] = field(default_factory=dict)  # "sha256:<hex>" of each file, checked on load
+
+    @classmethod
+    def from_json(cls, data: Any) -> SegmentInfo:
+        """Parse and check one segment entry of the manifest (ValueError names what is wrong)."""
+        if not isinstance(data, dict):
+            raise ValueError("a segment is not a JSON object")
+        info = cls(**data)
+        if not isinstance(info.name, str) or not NAME_RE.fullmatch(info.name):
+            raise ValueError(f"segment name {info.name!r} is not a plain name (its files are named after it)")
+        for field_name, low in (("passages", 0), ("documents", 0), ("first_id", 0), ("last_id", -1)):
+            if not _whole(getattr(info, field_name), low):
+                raise ValueError(f"segment {info.name}: {field_name} is not a whole number of at least {low}")
+        if info.index_type not in INDEX_TYPES:
+            raise ValueError(f"segment {info.name}: index_type is {info.index_type!r}, not one of "
+                             + ", ".join(INDEX_TYPES))
+        if not isinstance(info.sizes, dict) or any(k not in FILES or not _whole(v, 0) for k, v in info.sizes.items()):
+            raise ValueError(f"segment {info.name}: sizes are not byte counts of its files")
+        if not isinstance(info.checksums, dict) or any(
+                k not in FILES or not isinstance(v, str) or not CHECKSUM_RE.fullmatch(v)
+                for k, v in info.checksums.items()):
+            raise ValueError(f"segment {info.name}: checksums are not sha256:<hex> values of its files")
+        return info
 
     def files(self) -> dict[str, str]:
         return {kind: pattern.format(self.name) for kind, pattern in FILES.items()}
@@ -60,16 +119,10 @@ class SegmentInfo:
         return asdict(self)
 
     def check_files(self, index_dir: Path) -> None:
-        """Raise IndexCorruptError when a file is missing or not the size it was written with."""
+        """Raise IndexCorruptError when a file is missing, unreadable, or not the size and content it was
+        written with."""
         for kind, name in self.files().items():
-            path = index_dir / name
-            try:
-                size = path.stat().st_size
-            except OSError:
-                raise IndexCorruptError(f"{path} is missing. {REBUILD}") from None
-            expected = self.sizes.get(kind)
-            if expected is not None and size != expected:
-                raise IndexCorruptError(f"{path} is damaged ({size} bytes, written with {expected}). {REBUILD}")
+            verify_file(index_dir / name, self.checksums.get(kind), self.sizes.get(kind))
 
 
 def connect(path: Path, readonly: bool) -> sqlite3.Connection:
@@ -90,7 +143,10 @@ class SegmentDB:
         if not self.path.exists():
             raise IndexCorruptError(f"{self.path} is missing. {REBUILD}")
         self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = connect(self.path, readonly=True)
+        try:
+            self._conn: sqlite3.Connection | None = connect(self.path, readonly=True)
+        except sqlite3.Error as exc:
+            raise IndexCorruptError(f"The passage store {self.path} cannot be opened ({exc}). {REBUILD}") from None
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         try:
@@ -168,7 +224,8 @@ def _finish(index_dir: Path, name: str, index_type: str, passages: int, document
     files = SegmentInfo(name, 0, 0, "", 0, 0).files()
     return SegmentInfo(name=name, passages=passages, documents=documents, index_type=index_type,
                        first_id=first_id, last_id=last_id,
-                       sizes={kind: (index_dir / f).stat().st_size for kind, f in files.items()})
+                       sizes={kind: (index_dir / f).stat().st_size for kind, f in files.items()},
+                       checksums={kind: checksum(index_dir / f) for kind, f in files.items()})
 
 
 def write_segment(index_dir: Path, name: str, documents: Sequence[Document], embedder: Embedder,
