@@ -56,8 +56,18 @@ def build_application(settings: Settings, service: QAService, state: BotState | 
     install_redaction(settings.bot.telegram_token, settings.bot.webhook_secret)  # before the first request is logged
     # Opt in to PTB's future `retry_after` type now: otherwise every 429 logs a deprecation warning.
     os.environ.setdefault("PTB_TIMEDELTA", "true")
-    state = state or BotState(settings.state_path())
-    core = BotCore(settings, service, state)
+    if state is None:
+        if settings.database_url:  # replicas: one state for all of them
+            from .shared import SharedState
+
+            state = SharedState(settings)  # type: ignore[assignment]
+        else:
+            state = BotState(settings.state_path())
+    core = BotCore(settings, service, state)  # type: ignore[arg-type]
+    if getattr(state, "shared", False):
+        from .shared import SharedRateLimiter
+
+        core.limiter = SharedRateLimiter(state, settings.bot.rate_limit)  # type: ignore[assignment,arg-type]
     extra: dict[str, Any] = {"base_url": settings.bot.telegram_base_url} if settings.bot.telegram_base_url else {}
     bot = QABot(settings.bot.telegram_token,
                 request=request or TelegramRequest(connection_pool_size=256, read_timeout=read_timeout),
@@ -99,6 +109,17 @@ async def reload_loop(core: BotCore, interval: float) -> None:
             core.reload_ok()
         except Exception as exc:  # noqa: BLE001 - whatever it is, the previous index keeps serving
             core.reload_failed(exc)
+
+
+async def heartbeat_loop(core: BotCore, interval: float) -> None:
+    """Replicas: publish this one's counters for /stats on any replica, and tidy the shared tables."""
+    while True:
+        try:
+            await asyncio.to_thread(core.state.publish, dict(core.counts))  # type: ignore[attr-defined]
+            await asyncio.to_thread(core.state.tidy)  # type: ignore[attr-defined]
+        except Exception as exc:  # noqa: BLE001 - the database is briefly away: the next beat catches up
+            log.warning("could not publish this replica's counters (%s)", type(exc).__name__)
+        await asyncio.sleep(interval)
 
 
 async def _until_stopped(action: Callable[[], Awaitable[T]], stop: asyncio.Event) -> tuple[bool, T | None]:
@@ -159,17 +180,30 @@ async def _start_transport(app: Application, stop: asyncio.Event, poll_interval:
                                          "or 8443) and QA_BOT_WEBHOOK_SECRET.", what="the webhook"))
         if not done:
             return False
+        state = app.bot_data["core"].state
         try:
-            await app.updater.start_webhook(listen=settings.bot.webhook_listen, port=settings.bot.webhook_port,
-                                            url_path=urlsplit(url).path.lstrip("/"), webhook_url=url,
-                                            secret_token=settings.bot.webhook_secret,
-                                            allowed_updates=Update.ALL_TYPES, bootstrap_retries=0)
+            if getattr(state, "shared", False):  # replicas: acknowledge an update once it is answered
+                from .webhook import start_webhook_server
+
+                app.bot_data["webhook_server"] = await start_webhook_server(
+                    app, state, settings.bot.webhook_listen, settings.bot.webhook_port, urlsplit(url).path,
+                    settings.bot.webhook_secret)
+            else:
+                await app.updater.start_webhook(listen=settings.bot.webhook_listen, port=settings.bot.webhook_port,
+                                                url_path=urlsplit(url).path.lstrip("/"), webhook_url=url,
+                                                secret_token=settings.bot.webhook_secret,
+                                                allowed_updates=Update.ALL_TYPES, bootstrap_retries=0)
         except OSError as exc:
             where = f"{settings.bot.webhook_listen}:{settings.bot.webhook_port}"
             raise SettingsError(f"Cannot listen for webhook calls on {where} ({exc.strerror or exc}). "
                                 "Set QA_BOT_WEBHOOK_PORT to a free port.") from None
         log.info("webhook mode on %s:%d", settings.bot.webhook_listen, settings.bot.webhook_port)
         return True
+    state = app.bot_data["core"].state
+    if getattr(state, "shared", False):
+        from .shared import check_poller
+
+        await asyncio.to_thread(check_poller, state, settings.bot.telegram_token or "")
     done = await _with_retries("deleteWebhook", lambda: bot.bootstrap(None, None), stop,
                                _refused("deleteWebhook", "Check TELEGRAM_BOT_TOKEN and QA_BOT_TELEGRAM_BASE_URL."))
     if not done:
@@ -187,7 +221,7 @@ async def run_bot(app: Application, stop: asyncio.Event, poll_interval: float = 
     core: BotCore = app.bot_data["core"]
     settings = core.settings
     health = None
-    reloader = None
+    reloader = heart = None
     try:
         initialized = await _with_retries(
             "getMe", app.initialize, stop,
@@ -208,6 +242,8 @@ async def run_bot(app: Application, stop: asyncio.Event, poll_interval: float = 
                                     "port (or 0), or QA_BOT_HEALTH_LISTEN to an address of this host.") from None
         if settings.bot.reload_interval > 0:
             reloader = asyncio.create_task(reload_loop(core, settings.bot.reload_interval))
+        if getattr(core.state, "shared", False):
+            heart = asyncio.create_task(heartbeat_loop(core, settings.bot.reload_interval or 5.0))
         if not await _start_transport(app, stop, poll_interval, poll_timeout):
             return
         await app.start()
@@ -220,10 +256,13 @@ async def run_bot(app: Application, stop: asyncio.Event, poll_interval: float = 
             await app.updater.stop()
         if app.running:
             await app.stop()
-        if reloader is not None:
-            reloader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reloader
+        for task in (reloader, heart):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if "webhook_server" in app.bot_data:
+            await app.bot_data.pop("webhook_server").cleanup()
         if health is not None:
             await health.cleanup()
         with contextlib.suppress(Exception):

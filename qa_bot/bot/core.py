@@ -197,4 +197,15 @@ class BotCore:
             "questions": self.counts["questions"],
             "answered": self.counts["answered"],
             "errors": self.counts["errors"],
+            **self._all_replicas(),
         }
+
+    def _all_replicas(self) -> dict[str, Any]:
+        """With a shared database: the counters of every replica (this one's published first)."""
+        if not getattr(self.state, "shared", False):
+            return {}
+        try:
+            self.state.publish(dict(self.counts))  # type: ignore[attr-defined]
+            return {"all_replicas": self.state.totals()}  # type: ignore[attr-defined]
+        except Exception as exc:  # noqa: BLE001 - health must answer even when the database does not
+            return {"all_replicas": {"error": type(exc).__name__}}
