@@ -182,3 +182,17 @@ def test_long_polling_refuses_a_second_poller(pg_settings, tmp_path):
 
     asyncio.run(asyncio.wait_for(scenario(), 120))
 
+
+
+def test_loadtest_against_replicas(pg_settings, tmp_path):
+    """`qa-bot loadtest --replicas 2`: every question answered, the updates spread over both replicas."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QA_BOT_", "TELEGRAM_"))}
+    env.update(PYTHONPATH=str(ROOT), QA_BOT_BACKEND="hash", QA_BOT_DATABASE_URL=pg_settings.database_url,
+               QA_BOT_DATABASE_SCHEMA=pg_settings.database_schema, QA_BOT_ARTICLES_DIR=str(pg_settings.articles_dir))
+    result = subprocess.run([sys.executable, "-m", "qa_bot.cli", "loadtest", "--replicas", "2", "-n", "4", "-m", "2",
+                             "--json"], env=env, capture_output=True, text=True, timeout=240, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    assert (report["asked"], report["replied"], report["timed_out"], report["html_rejected"]) == (8, 8, 0, 0)
+    assert len(report["per_replica"]) == 2 and all(n > 0 for n in report["per_replica"])
+    assert sum(report["per_replica"]) == 8 and report["p50_ms"] > 0

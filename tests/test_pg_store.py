@@ -263,3 +263,32 @@ def test_fixture_honours_the_external_url(pg_server_url):
         assert conn.execute("SHOW server_version_num").fetchone()[0] >= "160000"
         assert conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'").fetchone()
 
+
+
+def test_bench_compares_the_engines(pg_settings):
+    """`qa-bot bench --engines` builds both engines over the same synthetic passages and measures them."""
+    from qa_bot.bench.engines import format_engines, run_engines
+
+    result = run_engines(pg_settings, [1_000], echo=lambda _msg: None)
+    [row] = result["engines"]
+    pg = row["postgresql"]
+    assert pg["passages"] == 1_000 and pg["build_s"] > 0 and pg["add_article_s"] > 0
+    assert pg["recall_at_10"] >= 0.9 and pg["search"]["n"] == 200 and pg["candidates"]["p50_ms"] > 0
+    assert row["local"]["vectors"]["recall_at_10"] == 1.0
+    assert "PostgreSQL (pgvector hnsw)" in format_engines(result)
+    assert sql(pg_settings, "SELECT count(*) FROM pg_namespace WHERE nspname LIKE %s", ("qa_bot_bench_%",))[0][0] == 0
+
+
+def test_compose_file_wires_database_replicas_and_proxy():
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "deploy" / "docker-compose.yml").read_text("utf-8"))
+    services = compose["services"]
+    assert services["db"]["image"].startswith("pgvector/pgvector:")
+    bot = services["bot"]
+    assert bot["deploy"]["replicas"] >= 2 and bot["environment"]["QA_BOT_WEBHOOK_LISTEN"] == "0.0.0.0"
+    assert bot["environment"]["QA_BOT_DATABASE_URL"].startswith("postgresql://")
+    assert services["indexer"]["environment"]["QA_BOT_DATABASE_URL"] == bot["environment"]["QA_BOT_DATABASE_URL"]
+    assert "443:443" in services["proxy"]["ports"]
+    assert "reverse_proxy" in compose["configs"]["caddyfile"]["content"]
+    assert ".[bot,use,pg]" in (ROOT / "deploy" / "Dockerfile").read_text("utf-8")

@@ -39,6 +39,9 @@ def _sizes(value: str | None) -> tuple[int, ...] | None:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("bench-results"),
               show_default=True, help="Folder for bench.json and bench-latency.png.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of tables.")
+@click.option("--engines", is_flag=True,
+              help="Compare the local and the PostgreSQL engine at --sizes [default 10k,100k] (needs "
+                   "QA_BOT_DATABASE_URL; works in a temporary schema).")
 @click.option("--markdown", "from_json", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Measure nothing: print the README tables of a bench.json and redraw its chart next to it.")
 @click.option("--index-load", "index_load", metavar="SIZES",
@@ -46,7 +49,8 @@ def _sizes(value: str | None) -> tuple[int, ...] | None:
                    "(e.g. '10k,100k'; no model needed).")
 def bench(quick: bool, backends: tuple[str, ...], sizes: str | None, questions: int | None,
           cold_runs: int | None, update_size: str | None, scale_only: bool, articles: Path | None, out_dir: Path,
-          as_json: bool, from_json: Path | None, index_load: str | None) -> None:
+          as_json: bool, from_json: Path | None, index_load: str | None,
+          engines: bool) -> None:
     """Measure per-question latency against the model's floor, cold start, memory, indexing throughput
     and search at 10k-1M passages on this machine; writes a table, JSON and a PNG chart."""
     import json
@@ -65,9 +69,12 @@ def bench(quick: bool, backends: tuple[str, ...], sizes: str | None, questions: 
         write_chart(result, from_json.with_name("bench-latency.png"))
         click.echo(format_markdown(result))
         return
+    parsed = _sizes(sizes)
+    if engines:
+        _engines(parsed or (10_000, 100_000), out_dir, as_json)
+        return
     from .run import run_bench
 
-    parsed = _sizes(sizes)
     if parsed is not None:
         parsed = tuple(n for n in parsed if n > 0)
 
@@ -85,3 +92,18 @@ def bench(quick: bool, backends: tuple[str, ...], sizes: str | None, questions: 
         return
     click.echo(format_table(result))
     click.echo(f"\nWrote {out_dir / 'bench.json'}" + (f" and {out_dir / 'bench-latency.png'}" if charted else ""))
+
+
+def _engines(sizes: tuple[int, ...], out_dir: Path, as_json: bool) -> None:
+    import json
+
+    from ..settings import load_settings
+    from .engines import format_engines, run_engines
+
+    settings = load_settings()
+    if not settings.database_url:
+        raise click.UsageError("--engines needs QA_BOT_DATABASE_URL (a PostgreSQL database with pgvector).")
+    result = run_engines(settings, sizes, echo=lambda msg: click.echo(msg, err=True))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "bench-engines.json").write_text(json.dumps(result, indent=1), "utf-8")
+    click.echo(json.dumps(result) if as_json else format_engines(result))

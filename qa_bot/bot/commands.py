@@ -62,16 +62,26 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
               help="Soak: make the fake Telegram fail now and then (500, 429, drops, late or garbled answers).")
 @click.option("--log", "log_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Soak: keep the bot's log in this file.")
+@click.option("--replicas", type=click.IntRange(1, 16),
+              help="Run this many `qa-bot serve` processes in webhook mode sharing QA_BOT_DATABASE_URL, behind a "
+                   "fake Telegram delivering round-robin.")
 @click.option("--timeout", type=float, default=300.0, show_default=True,
               help="Give up waiting for one reply after this many seconds.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @service_options
 def loadtest(users: int | None, questions: int, duration: float | None, interval: float | None, think: float,
-             faults: bool, log_path: Path | None, timeout: float, as_json: bool, **overrides: Any) -> None:
+             faults: bool, log_path: Path | None, replicas: int | None, timeout: float, as_json: bool,
+             **overrides: Any) -> None:
     """Benchmark the bot through a local fake Bot API server (127.0.0.1 only): N users x M questions, or
     with --duration a soak of a real `qa-bot serve` process."""
     import json
 
+    if replicas is not None:
+        from .loadtest_replicas import format_replica_report, run_replica_loadtest
+
+        report = run_replica_loadtest(replicas, users or 20, questions, timeout=timeout, **overrides)
+        click.echo(json.dumps(report) if as_json else format_replica_report(report))
+        return
     if duration is not None:
         from .soak import format_soak, run_soak
 
