@@ -145,20 +145,25 @@ def decode_article(raw: bytes, path: Path) -> str:
     """The text of an article file: UTF-8 (with or without BOM) or, with a BOM, UTF-16/32; line breaks
     normalised, control characters removed. Anything else is one clear error naming the file."""
     name = readable_name(str(path))
-    for bom, encoding in ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
-                          (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
-        if raw.startswith(bom):
-            try:
-                text = raw.decode(encoding)
-            except UnicodeDecodeError:
-                raise ArticlesError(f"{name}: not valid {encoding.upper()} text (it is cut off or damaged).") from None
-            break
-    else:
+    # FF FE 00 00 is the UTF-32 mark, or the UTF-16 one before a NUL: UTF-32 first, then UTF-16.
+    boms = ((b"\xff\xfe\x00\x00", ("utf-32", "utf-16")), (b"\x00\x00\xfe\xff", ("utf-32",)),
+            (b"\xff\xfe", ("utf-16",)), (b"\xfe\xff", ("utf-16",)))
+    encodings = next((tried for bom, tried in boms if raw.startswith(bom)), None)
+    if encodings is None:
         try:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise ArticlesError(f"{name}: not UTF-8 text. Convert it, e.g. with: "
                                 f"iconv -f latin1 -t utf-8 {name}") from None
+    else:
+        for encoding in encodings:
+            try:
+                text = raw.decode(encoding)
+                break
+            except UnicodeDecodeError:
+                continue
+        else:
+            raise ArticlesError(f"{name}: not valid {encodings[-1].upper()} text (it is cut off or damaged).")
     return printable(text.replace("\r\n", "\n").replace("\r", "\n"))
 
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import re
 
-_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
-_BREAKS = re.compile(r"[\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")  # vertical tab, form feed, separators: line breaks
+_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufeff]")  # U+FEFF: stray byte-order marks
+_BREAKS = re.compile(r"\r\n?|[\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")  # CR, CRLF, VT, FF, separators: line breaks
 _UNPRINTABLE_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def printable(text: str) -> str:
-    """`text` with control characters and lone surrogates removed; \\n and \\t stay, other breaks become \\n."""
+    """`text` with control characters and lone surrogates removed; \\n and \\t stay, other line breaks
+    (\\r, \\r\\n, vertical tab, form feed, Unicode separators) become \\n."""
     return _CONTROLS.sub("", _BREAKS.sub("\n", text))
 
 
