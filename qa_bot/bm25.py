@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import IndexCorruptError
-from .lang import STOPWORDS, analyze, detect_language, words
+from .lang import STOPWORDS, analyze, detect_language, stemmer, words
 from .translit import NameMatcher
 
 K1 = 1.2
@@ -283,7 +283,8 @@ class BM25Index:
 
     def _name_matcher(self) -> NameMatcher:
         if self._names is None:
-            self._names = NameMatcher(sorted(self._vocabulary()))
+            stem = stemmer(self.langs[0]) if len(self.langs) == 1 else None
+            self._names = NameMatcher(sorted(self._vocabulary()), stem.stemWord if stem is not None else None)
         return self._names
 
     def _known_terms(self, question: str) -> tuple[list[tuple[str, float]], float]:

@@ -180,10 +180,12 @@ def _watch(service, sources: list[str], interval: float, as_json: bool) -> None:
 @click.argument("question")
 @click.option("-k", "--top-k", type=click.IntRange(1, 50), help="Passages to show [env QA_BOT_TOP_K, default 3].")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--full", is_flag=True, help="Print every passage whole (default: the best one in context, "
+                                           "then the answering sentence of the others).")
 @click.option("--mode", type=click.Choice(MODES), default="fused", show_default=True,
               help="Retriever to use.")
 @service_options
-def ask(question: str, top_k: int | None, as_json: bool, mode: str, **overrides: Any) -> None:
+def ask(question: str, top_k: int | None, as_json: bool, full: bool, mode: str, **overrides: Any) -> None:
     """Answer QUESTION with quoted passages (builds the index on first use)."""
     from .render import render_answer_text, text_width, use_color
     from .retrieve import clean_question
@@ -194,7 +196,7 @@ def ask(question: str, top_k: int | None, as_json: bool, mode: str, **overrides:
     if as_json:
         click.echo(json.dumps(answer.to_json(), ensure_ascii=False))
     else:
-        click.echo(render_answer_text(answer, color=use_color(sys.stdout), width=text_width()))
+        click.echo(render_answer_text(answer, color=use_color(sys.stdout), width=text_width(), full=full))
 
 
 @cli.command()

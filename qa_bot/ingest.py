@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ArticlesError
-from .lang import SUPPORTED, detect_language
+from .lang import SPLITTER_FOR, SUPPORTED, detect_language
 from .text import one_line, printable, readable_name
 
 TEXT_SUFFIXES = (".txt", ".md")
@@ -276,6 +276,7 @@ def _segment(text: str, lang: str) -> list[tuple[int, int]]:
     """pysbd over all of `text` at once (use `split_sentences`)."""
     import pysbd
 
+    lang = SPLITTER_FOR.get(lang, lang)
     lang = lang if lang in SUPPORTED else "en"
     seg = _SEGMENTERS.get(lang)
     if seg is None:

@@ -49,10 +49,29 @@ def source_line(result: SearchResult) -> str:
     return printable(line)
 
 
-def render_result_text(result: SearchResult, color: bool = False, width: int = 88) -> str:
-    """A quoted passage with its best sentence marked (bold in colour, **…** without) and its source."""
-    text = result.text
-    hs, he = result.highlight_start, result.highlight_end
+def _window(result: SearchResult, lo: int, hi: int) -> tuple[str, int, int]:
+    """result.text[lo:hi] with "…" where it was cut, and the highlight's span inside it."""
+    raw = result.text[lo:hi]
+    text = raw.strip()
+    shift = lo + len(raw) - len(raw.lstrip())
+    hs, he = result.highlight_start - shift, result.highlight_end - shift
+    if lo > 0:
+        text, hs, he = "… " + text, hs + 2, he + 2
+    if hi < len(result.text):
+        text += " …"
+    return text, hs, he
+
+
+def render_result_text(result: SearchResult, color: bool = False, width: int = 88, part: str = "full") -> str:
+    """A quoted passage with its best sentence marked (bold in colour, **…** without) and its source.
+    `part`: "full" the whole passage, "lead" the answering sentence with its neighbours (the first
+    answer), "sentence" the answering sentence alone (further answers, one glance each)."""
+    if part == "full":
+        text, hs, he = result.text, result.highlight_start, result.highlight_end
+    elif part == "lead":
+        text, hs, he = _window(result, *result.lead())
+    else:
+        text, hs, he = _window(result, result.highlight_start, result.highlight_end)
     whole = (hs, he) == (0, len(text))
     before, best, after = printable(text[:hs]), printable(text[hs:he]), printable(text[he:])  # no escapes
     if color:
@@ -69,10 +88,13 @@ def render_result_text(result: SearchResult, color: bool = False, width: int = 8
     return f"{head}\n{body}\n{_style(source, '32', color)}"
 
 
-def render_answer_text(answer: Answer, color: bool = False, width: int = 88) -> str:
+def render_answer_text(answer: Answer, color: bool = False, width: int = 88, full: bool = False) -> str:
+    """The first passage leads (its answering sentence in context), the others follow as their answering
+    sentence only; `full` prints every passage whole."""
     if not answer.answered:
         return _style(textwrap.fill(NOTHING_FOUND, width=width, break_long_words=False), "33", color)
-    return "\n\n".join(render_result_text(r, color, width) for r in answer.results)
+    parts = ["full" if full else ("lead" if i == 0 else "sentence") for i in range(len(answer.results))]
+    return "\n\n".join(render_result_text(r, color, width, part=p) for r, p in zip(answer.results, parts))
 
 
 def render_sources_text(docs: Sequence[DocumentInfo], info: IndexInfo) -> str:

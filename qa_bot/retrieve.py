@@ -118,7 +118,7 @@ class Retriever:
             hs, he = highlight_span(row, self.snapshot.sentence_vectors(pid), qvec, terms, self.snapshot.langs)
             results.append(SearchResult(rank=rank, score=score, text=row.text, highlight=row.text[hs:he],
                                         highlight_start=hs, highlight_end=he, source=row.source,
-                                        passage_id=pid))
+                                        passage_id=pid, sentences=tuple(row.sentences)))
         laps.lap("highlight")
         return Answer(query=query, answered=True, results=results, top_score=top, threshold=self.min_score)
 

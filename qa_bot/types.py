@@ -21,6 +21,9 @@ class Source:
     published: str | None = None
 
 
+LEAD_CHARS = 400
+
+
 @dataclass(frozen=True)
 class SearchResult:
     """One quoted passage. `highlight` is the sentence that best answers the question, and
@@ -34,6 +37,29 @@ class SearchResult:
     highlight_end: int
     source: Source
     passage_id: int = -1
+    sentences: tuple[tuple[int, int], ...] = ()  # sentence spans inside `text`
+
+    def lead(self, max_chars: int = LEAD_CHARS) -> tuple[int, int]:
+        """The span to show first: the highlighted sentence, widened by whole neighbouring sentences
+        (the one before first) while the span stays under `max_chars`. A reader gets the answer and
+        its context at a glance; the full passage stays one tap or flag away."""
+        start, end = self.highlight_start, self.highlight_end
+        spans = [s for s in self.sentences if s[1] > s[0]]
+        if len(self.text) <= max_chars * 9 // 8:  # cutting a short tail saves too little
+            return 0, len(self.text)
+        if not spans or (start, end) not in spans:
+            return start, end
+        i = j = spans.index((start, end))
+        grew = True
+        while grew:
+            grew = False
+            if i > 0 and spans[j][1] - spans[i - 1][0] <= max_chars:
+                i, grew = i - 1, True
+            if j + 1 < len(spans) and spans[j + 1][1] - spans[i][0] <= max_chars:
+                j, grew = j + 1, True
+        lo = 0 if i == 0 else spans[i][0]
+        hi = len(self.text) if j == len(spans) - 1 else spans[j][1]
+        return lo, hi
 
     def to_json(self) -> dict[str, Any]:
         src = self.source

@@ -28,7 +28,7 @@ ALLOWED_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a",
                 "tg-spoiler", "span", "tg-emoji"}
 STRING_FIELDS = {"text", "callback_query_id", "inline_query_id", "parse_mode", "url", "action", "secret_token",
                  "next_offset", "inline_message_id", "description", "short_description", "language_code"}
-TAG_RE = re.compile(r'<(/?)([a-z-]+)((?:\s+[a-z-]+="[^"<>]*")*)\s*>')
+TAG_RE = re.compile(r'<(/?)([a-z-]+)((?:\s+[a-z-]+(?:="[^"<>]*")?)*)\s*>')  # <blockquote expandable>
 ENTITY_RE = re.compile(r"&(?:lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);")
 
 

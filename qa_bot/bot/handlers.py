@@ -38,7 +38,7 @@ from telegram.ext import (
 from ..text import one_line
 from .core import BotCore, Page
 from .html import MAX_MESSAGE, escape, render_result, render_sources, tg_len
-from .i18n import lang_of, t
+from .i18n import reply_lang, t
 from .retry import MaybeDelivered
 from .state import parse_more_data
 
@@ -54,9 +54,10 @@ def core_of(context: ContextTypes.DEFAULT_TYPE) -> BotCore:
     return context.application.bot_data["core"]
 
 
-def lang_for(update: Update) -> str:
+def lang_for(update: Update, question: str | None = None) -> str:
+    """The reply language: the question's own, else the user's Telegram app language."""
     user = update.effective_user
-    return lang_of(user.language_code if user else None)
+    return reply_lang(user.language_code if user else None, question)
 
 
 def more_keyboard(data: str | None, lang: str) -> InlineKeyboardMarkup | None:
@@ -198,7 +199,7 @@ def addressed_question(message: Message, username: str | None, bot_id: int | Non
 
 async def answer(update: Update, context: ContextTypes.DEFAULT_TYPE, question: str) -> None:
     """Rate-limit, search off the loop, reply with quoted passages (or a short 'nothing found')."""
-    core, lang = core_of(context), lang_for(update)
+    core, lang = core_of(context), lang_for(update, question)
     message, chat = update.effective_message, update.effective_chat
     if await over_limit(update, context):
         return
@@ -267,9 +268,9 @@ async def more(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def inline(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """`@bot question` in any chat: the top passages as articles the user can send."""
-    core, lang = core_of(context), lang_for(update)
-    query = update.inline_query
+    core, query = core_of(context), update.inline_query
     question = one_line(query.query or "")
+    lang = lang_for(update, question)
     if not question or not core.limiter.allow(query.from_user.id):
         await query.answer([], cache_time=5, is_personal=True)
         return

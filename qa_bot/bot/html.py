@@ -1,5 +1,8 @@
-"""Telegram HTML for answers: every quoted text escaped, one `<blockquote>` per passage with the best
-sentence in `<b>`, a source line, and messages split between passages so none exceeds Telegram's limit.
+"""Telegram HTML for answers: every quoted text escaped, the best sentence in `<b>`, a source line, and
+messages split between passages so none exceeds Telegram's limit.
+
+An answer reads at a glance: the best passage leads, cut to its answering sentence and the sentences
+around it; further passages follow as collapsed (expandable) quotes with their source inside.
 
 Pure functions (no `telegram` import) so the rendering rules are tested without a bot.
 """
@@ -56,11 +59,33 @@ def _quote(text: str, start: int, end: int) -> str:
     return f"{escape(text[:start])}<b>{escape(text[start:end])}</b>{escape(text[end:])}"
 
 
-def render_result(result: SearchResult, lang: str, limit: int = MAX_MESSAGE) -> str:
-    """One passage as a quote plus source; the passage is shortened (never the markup) to fit `limit`."""
-    text, start, end = result.text, result.highlight_start, result.highlight_end
+def _lead_text(result: SearchResult) -> tuple[str, int, int]:
+    """The lead window of the passage with "…" where it was cut, and the highlight's span inside it."""
+    lo, hi = result.lead()
+    text = result.text[lo:hi].strip()
+    shift = lo + (len(result.text[lo:hi]) - len(result.text[lo:hi].lstrip()))
+    start, end = result.highlight_start - shift, result.highlight_end - shift
+    if lo > 0:
+        text, start, end = ELLIPSIS + " " + text, start + 2, end + 2
+    if hi < len(result.text):
+        text += " " + ELLIPSIS
+    return text, start, end
+
+
+def render_result(result: SearchResult, lang: str, limit: int = MAX_MESSAGE, lead: bool = False) -> str:
+    """One passage as a quote plus source; the passage is shortened (never the markup) to fit `limit`.
+    `lead`: the answer's first passage, cut to its lead window and shown open; otherwise the whole
+    passage in a collapsed quote that holds its source too."""
+    if lead:
+        text, start, end = _lead_text(result)
+        open_tag, close = "<blockquote>", "</blockquote>\n"
+    else:
+        text, start, end = result.text, result.highlight_start, result.highlight_end
+        open_tag, close = "<blockquote expandable>", "\n"
     line = source_line(result, lang)
-    block = f"<blockquote>{_quote(text, start, end)}</blockquote>\n{line}"
+    block = f"{open_tag}{_quote(text, start, end)}{close}{line}"
+    if not lead:
+        block += "</blockquote>"
     if tg_len(block) <= limit:
         return block
     # Too long for one message (only with huge passages): cut the plain text, then escape again.
@@ -68,7 +93,8 @@ def render_result(result: SearchResult, lang: str, limit: int = MAX_MESSAGE) -> 
     while keep > 0:
         keep = int(keep * 0.8)
         short = text[:keep].rstrip() + ELLIPSIS
-        block = f"<blockquote>{_quote(short, min(start, keep), min(end, keep))}</blockquote>\n{line}"
+        block = f"{open_tag}{_quote(short, min(start, keep), min(end, keep))}{close}{line}"
+        block += "" if lead else "</blockquote>"
         if tg_len(block) <= limit:
             return block
     return escape((result.source.title or result.source.doc_id)[: limit // 8])
@@ -92,8 +118,8 @@ def split_blocks(blocks: Sequence[str], limit: int = MAX_MESSAGE, sep: str = "\n
 
 
 def render_results(results: Sequence[SearchResult], lang: str, limit: int = MAX_MESSAGE) -> list[str]:
-    """The passages of one answer page as one or more HTML messages."""
-    return split_blocks([render_result(r, lang, limit) for r in results], limit)
+    """The passages of one answer page as one or more HTML messages: the first leads, the rest collapsed."""
+    return split_blocks([render_result(r, lang, limit, lead=i == 0) for i, r in enumerate(results)], limit)
 
 
 def render_sources(docs: Sequence[DocumentInfo], passages: int, lang: str, limit: int = MAX_MESSAGE) -> list[str]:
