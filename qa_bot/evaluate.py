@@ -26,8 +26,9 @@ def _fold(text: str) -> str:
 
 
 def eval_questions(service, path: Path, k: int = 3) -> dict[str, Any]:
-    """hit@1, hit@k, MRR and abstention accuracy; per language too. A question with gold [] is
-    answered correctly by abstaining."""
+    """hit@1, hit@k, MRR, highlight accuracy (a gold substring inside the highlighted sentence of the
+    first passage) and abstention accuracy; per language too. A question with gold [] is answered
+    correctly by abstaining."""
     try:
         data = json.loads(Path(path).read_text("utf-8"))
         questions = data["questions"] if isinstance(data, dict) else data
@@ -41,14 +42,15 @@ def eval_questions(service, path: Path, k: int = 3) -> dict[str, Any]:
         except QuestionError:
             answer = None
         answered = bool(answer and answer.answered)
-        rank = 0
-        if gold and answered:
+        rank, highlighted = 0, False
+        if gold and answer is not None and answered:
             for r in answer.results:
                 if any(g in _fold(r.text) for g in gold):
                     rank = r.rank
                     break
+            highlighted = bool(answer.results) and any(g in _fold(answer.results[0].highlight) for g in gold)
         rows.append({"id": q.get("id"), "lang": q.get("lang", "?"), "answerable": bool(gold),
-                     "answered": answered, "rank": rank})
+                     "answered": answered, "rank": rank, "highlight": highlighted})
     out = _question_metrics(rows, k)
     by_lang: dict[str, list] = defaultdict(list)
     for row in rows:
@@ -56,6 +58,8 @@ def eval_questions(service, path: Path, k: int = 3) -> dict[str, Any]:
     out["per_lang"] = {lang: _question_metrics(rs, k) for lang, rs in sorted(by_lang.items())}
     out["failures"] = [r["id"] for r in rows
                        if (r["answerable"] and r["rank"] != 1) or (not r["answerable"] and r["answered"])]
+    out["highlight_misses"] = [r["id"] for r in rows if r["answerable"] and r["rank"] == 1 and not r["highlight"]]
+    out["k"] = k
     return out
 
 
@@ -67,6 +71,7 @@ def _question_metrics(rows: list[dict], k: int) -> dict[str, Any]:
         "hit@1": sum(r["rank"] == 1 for r in answerable) / n,
         f"hit@{k}": sum(1 <= r["rank"] <= k for r in answerable) / n,
         "mrr": sum(1 / r["rank"] for r in answerable if r["rank"]) / n,
+        "highlight": sum(r["highlight"] for r in answerable) / n,
         "abstain_accuracy": sum(r["answered"] == r["answerable"] for r in rows) / max(len(rows), 1),
     }
 
@@ -172,13 +177,17 @@ def format_report(result: dict[str, Any], settings: Settings) -> str:
     lines = [f"backend {settings.backend}, model {settings.model_name}"]
     if "questions" in result:
         q = result["questions"]
-        lines.append(f"\nQuestions ({q['questions']}): hit@1 {q['hit@1']:.3f}  hit@3 {q['hit@3']:.3f}  "
-                     f"MRR {q['mrr']:.3f}  abstention accuracy {q['abstain_accuracy']:.3f}")
+        k = q.get("k", 3)
+        lines.append(f"\nQuestions ({q['questions']}): hit@1 {q['hit@1']:.3f}  hit@{k} {q[f'hit@{k}']:.3f}  "
+                     f"MRR {q['mrr']:.3f}  highlight {q['highlight']:.3f}  "
+                     f"abstention accuracy {q['abstain_accuracy']:.3f}")
         for lang, m in q["per_lang"].items():
-            lines.append(f"  {lang}: n={m['questions']:<3} hit@1 {m['hit@1']:.3f}  hit@3 {m['hit@3']:.3f}  "
-                         f"MRR {m['mrr']:.3f}  abstention {m['abstain_accuracy']:.3f}")
+            lines.append(f"  {lang}: n={m['questions']:<3} hit@1 {m['hit@1']:.3f}  hit@{k} {m[f'hit@{k}']:.3f}  "
+                         f"MRR {m['mrr']:.3f}  highlight {m['highlight']:.3f}  abstention {m['abstain_accuracy']:.3f}")
         if q["failures"]:
             lines.append(f"  not at rank 1 or wrongly answered: {', '.join(map(str, q['failures']))}")
+        if q.get("highlight_misses"):
+            lines.append(f"  right passage, other sentence highlighted: {', '.join(map(str, q['highlight_misses']))}")
     if "xquad" in result:
         lines.append("\nXQuAD (240 German paragraphs)   R@1    R@5    MRR@10")
         for lang, modes in result["xquad"].items():

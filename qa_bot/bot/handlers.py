@@ -278,7 +278,7 @@ async def inline(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     head = f"❓ <i>{escape(question)}</i>\n"
     articles = []
     for r in results:
-        body = head + render_result(r, lang, MAX_MESSAGE - tg_len(head))
+        body = head + render_result(r, lang, MAX_MESSAGE - tg_len(head), lead=True)
         articles.append(InlineQueryResultArticle(
             id=f"{r.passage_id}-{r.rank}"[:64],
             title=f"{r.rank}. {r.source.title}"[:100],

@@ -72,8 +72,10 @@ class Snapshot(Protocol):
     def vectors(self, ids: np.ndarray) -> np.ndarray:
         """The stored passage vectors of `ids`, in that order."""
 
-    def dense_scores(self, ids: np.ndarray, vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
-        """The blended passage / best sentence / paragraph score of each of `ids` (see granules.py)."""
+    def dense_scores(self, ids: np.ndarray, vectors: np.ndarray, query: np.ndarray,
+                     weights: tuple[float, float, float] | None = None) -> np.ndarray:
+        """The blended passage / best sentence / paragraph score of each of `ids` (see granules.py);
+        `weights` of the three cosines, the model's calibrated ones (None: granules.DEFAULT_WEIGHTS)."""
 
     def sentence_vectors(self, pid: int) -> np.ndarray | None:
         """Vectors of the sentences of a multi-sentence passage (None for one sentence)."""

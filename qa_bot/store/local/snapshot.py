@@ -160,13 +160,14 @@ class LocalSnapshot:
             out[pos] = self.segments[seg].faiss.vectors(ids[pos])
         return out
 
-    def dense_scores(self, ids: np.ndarray, vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
+    def dense_scores(self, ids: np.ndarray, vectors: np.ndarray, query: np.ndarray,
+                     weights: tuple[float, float, float] | None = None) -> np.ndarray:
         ids = np.asarray(ids, dtype=np.int64)
         if len(self.segments) == 1:
-            return self.segments[0].granules.dense_scores(ids, vectors, query)
+            return self.segments[0].granules.dense_scores(ids, vectors, query, weights)
         out = np.zeros(len(ids), dtype=np.float32)
         for seg, pos in self._by_segment(ids):
-            out[pos] = self.segments[seg].granules.dense_scores(ids[pos], vectors[pos], query)
+            out[pos] = self.segments[seg].granules.dense_scores(ids[pos], vectors[pos], query, weights)
         return out
 
     def sentence_vectors(self, pid: int) -> np.ndarray | None:

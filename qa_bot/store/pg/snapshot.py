@@ -228,7 +228,8 @@ class PgSnapshot:
         rows = self._rows([int(i) for i in ids])
         return np.stack([rows[int(i)].vector for i in ids])
 
-    def dense_scores(self, ids: np.ndarray, vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
+    def dense_scores(self, ids: np.ndarray, vectors: np.ndarray, query: np.ndarray,
+                     weights: tuple[float, float, float] | None = None) -> np.ndarray:
         """The blended score of `granules.Granules`, over the candidates' sentence and paragraph vectors."""
         rows = self._rows([int(i) for i in ids])
         sorted_ids = np.sort(np.asarray(ids, dtype=np.int64))
@@ -243,7 +244,8 @@ class PgSnapshot:
         sent_ptr[1:] = np.cumsum([0 if sv is None else len(sv) for sv in sents])
         present = [sv for sv in sents if sv is not None and len(sv)]
         sent_vecs = np.concatenate(present) if present else np.zeros((0, vectors.shape[1]), np.float32)
-        return Granules(sorted_ids, sent_ptr, sent_vecs, para_of, para_vecs).dense_scores(ids, vectors, query)
+        return Granules(sorted_ids, sent_ptr, sent_vecs, para_of, para_vecs).dense_scores(ids, vectors, query,
+                                                                                          weights)
 
     def sentence_vectors(self, pid: int) -> np.ndarray | None:
         return self._rows([int(pid)])[int(pid)].sentence_vectors
