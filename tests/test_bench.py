@@ -85,7 +85,7 @@ def test_hnsw_build_save_load_search_matches_exact(tmp_path: Path) -> None:
 def test_manifest_records_hnsw_and_answers_match_flat(articles: Path, tmp_path: Path) -> None:
     flat = make_service(articles, tmp_path / "flat")
     docs = load_articles([articles])
-    build_index(tmp_path / "hnsw", docs, HashEmbedder(), flat.settings.max_passage_chars, index_type="hnsw")
+    build_index(tmp_path / "hnsw", docs, HashEmbedder(), 500, index_type="hnsw")
     assert read_manifest(tmp_path / "hnsw").index_type == "hnsw"
     assert read_manifest(tmp_path / "flat").index_type == "flat"
     approx = make_service(articles, tmp_path / "hnsw")

@@ -10,6 +10,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..calibration import passage_chars
+
 QUICK_SIZES = (10_000,)
 QUICK_UPDATE_SIZE = 1_000
 FULL_UPDATE_SIZE = 100_000
@@ -99,7 +101,7 @@ def run_backend(backend: str, work: Path, quick: bool, articles: Path | None = N
     latency = measure_latency(service, asked, settings.top_k, warmup=5 if quick else 20, progress=progress,
                               desc=f"Latency {backend}")
     docs = load_articles([settings.articles_dir])
-    texts = [p.text for d in docs for p in split_document(d, settings.max_passage_chars)]
+    texts = [p.text for d in docs for p in split_document(d, passage_chars(settings))]
     texts = sorted(texts, key=len, reverse=True)[: (32 if quick else 256)]
     echo(f"[{backend}] indexing throughput over {len(texts)} passages")
     indexing = measure_encoding(embedder, texts, settings.threads)

@@ -35,6 +35,8 @@ def update_index(settings: Settings, documents: Sequence[Document], embedder: Em
                  rebuild: bool = False, progress: bool = False, index_type: str = "auto",
                  on_stage: Callable[[str], None] | None = None, prune: bool = True) -> IndexReport:
     """Bring the configured index up to date with `documents` and publish the new generation."""
-    return engine_for(settings).update(documents, embedder, settings.max_passage_chars, rebuild=rebuild,
+    from ..calibration import passage_chars
+
+    return engine_for(settings).update(documents, embedder, passage_chars(settings), rebuild=rebuild,
                                        progress=progress, index_type=index_type, on_stage=on_stage,
                                        prune=prune)
