@@ -55,8 +55,11 @@ def core_of(context: ContextTypes.DEFAULT_TYPE) -> BotCore:
 
 
 def lang_for(update: Update, question: str | None = None) -> str:
-    """The reply language: the question's own, else the user's Telegram app language."""
+    """The reply language: the question's own (by default the message's text), else the user's
+    Telegram app language."""
     user = update.effective_user
+    if question is None and update.effective_message is not None:
+        question = update.effective_message.text
     return reply_lang(user.language_code if user else None, question)
 
 
