@@ -77,7 +77,7 @@ class Retriever:
             return Answer(query=query, answered=False, top_score=top, threshold=self.min_score)
         rows = self.snapshot.passages([pid for pid, _ in page])
         laps.lap("passages")
-        terms = highlight_terms(query, self.snapshot.query_terms(query))
+        terms = highlight_terms(query, self.snapshot.query_terms(query), self.snapshot.langs)
         results = []
         for rank, (pid, score) in enumerate(page, start=offset + 1):
             row = rows[pid]
@@ -208,38 +208,52 @@ NUMBER_TERM = "#number"
 _DIGIT = re.compile(r"\d")
 
 
-def highlight_terms(query: str, analysed: list[str]) -> set[str]:
-    """The question's words that say something: its analysed terms (stems, matched names) and its
-    surface words, without the stopwords of any language ("der", "what", "что" are in every sentence);
-    plus NUMBER_TERM when it asks for a quantity."""
+def highlight_terms(query: str, analysed: list[str], langs: tuple[str, ...] = ()) -> list[frozenset[str]]:
+    """What the question asks about, one entry per content word: the forms it may take in a sentence
+    (the word, its stems in the corpus languages). Stopwords of any language are left out ("der", "what",
+    "что" are in every sentence); analysed terms no word accounts for (a Cyrillic name matched to its
+    Latin spelling) come as their own entries; NUMBER_TERM joins when the question asks for a quantity.
+    One entry per word, so a word and its stem do not count twice."""
+    from .lang import stemmer
+
     stops = frozenset().union(*STOPWORDS.values())
     surface = words(query)
-    terms = set(analysed) | {w for w in surface if w not in stops and len(w) > 2}
+    concepts: list[frozenset[str]] = []
+    for word in dict.fromkeys(w for w in surface if w not in stops and len(w) > 2):
+        forms = {word}
+        for lang in langs:
+            stem = stemmer(lang)
+            if stem is not None:
+                forms.add(stem.stemWord(word))
+        concepts.append(frozenset(forms))
+    covered = frozenset().union(*concepts) if concepts else frozenset()
+    concepts += [frozenset({t}) for t in analysed if t not in covered]
     if QUANTITY_CUES & set(surface):
-        terms.add(NUMBER_TERM)
-    return terms
+        concepts.append(frozenset({NUMBER_TERM}))
+    return concepts
 
 
-def highlight_span(row: PassageRow, sentence_vectors: np.ndarray | None, qvec: np.ndarray, terms: set[str],
-                   langs: tuple[str, ...], lexical_weight: float = 0.5) -> tuple[int, int]:
+def highlight_span(row: PassageRow, sentence_vectors: np.ndarray | None, qvec: np.ndarray,
+                   terms: list[frozenset[str]], langs: tuple[str, ...], lexical_weight: float = 0.5) -> tuple[int, int]:
     """The span of the sentence that best answers the question: its cosine to the question plus
-    `lexical_weight` times the share of question terms it contains."""
+    `lexical_weight` times the share of the question's content words it contains."""
     if len(row.sentences) <= 1 or sentence_vectors is None:
         return (0, len(row.text))
     from .lang import stemmer
 
+    asks_number = frozenset({NUMBER_TERM}) in terms
     dense = np.asarray(sentence_vectors, dtype=np.float32) @ qvec
     best, best_score = 0, -np.inf
     for i, (s, e) in enumerate(row.sentences):
         tokens = words(row.text[s:e])
         toks = set(tokens)
-        if NUMBER_TERM in terms and (_DIGIT.search(row.text[s:e]) or NUMBER_WORDS & toks):
+        if asks_number and (_DIGIT.search(row.text[s:e]) or NUMBER_WORDS & toks):
             toks.add(NUMBER_TERM)
-        for lang in langs:  # the question's terms are stems: compare stems too
+        for lang in langs:  # compare stems too
             stem = stemmer(lang)
             if stem is not None:
                 toks.update(stem.stemWords(tokens))
-        overlap = len(terms & toks) / max(len(terms), 1)
+        overlap = sum(1 for forms in terms if forms & toks) / max(len(terms), 1)
         score = float(dense[i]) + lexical_weight * overlap
         if score > best_score:
             best, best_score = i, score
