@@ -25,7 +25,7 @@ class Abstention:
       candidates ranked 6th to 20th): some questions are close to everything, and an answer stands out;
     - `lexical`: its normalised BM25 score, counted extra when the question is in the corpus's language
       (`lexical_same_language`), where missing words are evidence; `same_language` shifts the bias.
-    Fitted with `qa-bot calibrate` on XQuAD (README, "Abstention")."""
+    Fitted on XQuAD by `python -m qa_bot.devtools.fit_abstention` (README, "Abstention")."""
 
     dense: float
     prominence: float
@@ -73,8 +73,9 @@ class Calibration:
 
 
 E5_SMALL = "intfloat/multilingual-e5-small"  # = embed.E5_IDENTITY
-ABSTENTION_E5 = {"dense": 54.82, "prominence": 46.47, "lexical": 4.37, "lexical_same_language": 1.99,
-                 "same_language": -4.82, "bias": -45.69}
+# Printed by `python -m qa_bot.devtools.fit_abstention --xquad DIR` (README, "Abstention").
+ABSTENTION_E5 = {"dense": 54.73, "prominence": 47.07, "lexical": 4.46, "lexical_same_language": 1.75,
+                 "same_language": -4.75, "bias": -45.62}
 MIN_SCORE_E5 = 0.175
 # min_score: measured with `qa-bot calibrate --xquad DIR` (README, "Abstention"). For USE and MiniLM: the
 # highest fused-score threshold that still answers 95 % of answerable XQuAD questions, averaged over the
