@@ -182,6 +182,9 @@ def test_settings_prints_whole_descriptions(run, monkeypatch):
 
 
 def test_misspelt_variable_is_warned_with_the_closest_name(run, monkeypatch):
+    import qa_bot.settings
+
+    monkeypatch.setattr(qa_bot.settings, "_warned", set())  # warned once per process: other tests may have
     monkeypatch.setenv("QA_BOT_TOPK", "5")
     result = run("ask", "Wie heißt der nationale Sicherheitsberater der USA?", "--json")
     assert result.exit_code == 0
