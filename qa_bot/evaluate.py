@@ -49,7 +49,7 @@ def eval_questions(service, path: Path, k: int = 3) -> dict[str, Any]:
                     break
         rows.append({"id": q.get("id"), "lang": q.get("lang", "?"), "answerable": bool(gold),
                      "answered": answered, "rank": rank})
-    out = _question_metrics(rows, k)
+    out = {"k": k, **_question_metrics(rows, k)}
     by_lang: dict[str, list] = defaultdict(list)
     for row in rows:
         by_lang[row["lang"]].append(row)
@@ -77,7 +77,8 @@ def load_xquad(folder: Path, lang: str) -> tuple[list[str], list[tuple[str, int]
     if not path.exists():
         raise ArticlesError(f"{path} not found: --xquad expects a folder with xquad.<lang>.json files.")
     data = json.loads(path.read_text("utf-8"))
-    contexts, questions = [], []
+    contexts: list[str] = []
+    questions: list[tuple[str, int]] = []
     for article in data["data"]:
         for para in article["paragraphs"]:
             for qa in para["qas"]:
@@ -172,10 +173,11 @@ def format_report(result: dict[str, Any], settings: Settings) -> str:
     lines = [f"backend {settings.backend}, model {settings.model_name}"]
     if "questions" in result:
         q = result["questions"]
-        lines.append(f"\nQuestions ({q['questions']}): hit@1 {q['hit@1']:.3f}  hit@3 {q['hit@3']:.3f}  "
+        hit_k = f"hit@{q['k']}"
+        lines.append(f"\nQuestions ({q['questions']}): hit@1 {q['hit@1']:.3f}  {hit_k} {q[hit_k]:.3f}  "
                      f"MRR {q['mrr']:.3f}  abstention accuracy {q['abstain_accuracy']:.3f}")
         for lang, m in q["per_lang"].items():
-            lines.append(f"  {lang}: n={m['questions']:<3} hit@1 {m['hit@1']:.3f}  hit@3 {m['hit@3']:.3f}  "
+            lines.append(f"  {lang}: n={m['questions']:<3} hit@1 {m['hit@1']:.3f}  {hit_k} {m[hit_k]:.3f}  "
                          f"MRR {m['mrr']:.3f}  abstention {m['abstain_accuracy']:.3f}")
         if q["failures"]:
             lines.append(f"  not at rank 1 or wrongly answered: {', '.join(map(str, q['failures']))}")

@@ -85,7 +85,7 @@ class Retriever:
                  bm25_weight: float | None = None) -> None:
         self.snapshot = snapshot
         self.embedder = embedder
-        cal = calibration_for(getattr(embedder, "identity", embedder.model_name))
+        cal = calibration_for(embedder.identity)
         self.calibration = cal
         self.min_score = cal.min_score if min_score is None else min_score
         self.bm25_weight = bm25_weight  # None: the calibrated weight for the question's language

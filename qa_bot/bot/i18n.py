@@ -85,7 +85,6 @@ TEXTS: dict[str, dict[str, str]] = {
                  "de": "Neuer Index geladen: {passages} Abschnitte, gebaut {built_at}."},
     "not_reloaded": {"en": "The index on disk is unchanged ({passages} passages, built {built_at}).",
                      "de": "Der Index auf der Platte ist unverändert ({passages} Abschnitte, gebaut {built_at})."},
-    "inline_nothing": {"en": "Nothing found", "de": "Nichts gefunden"},
     "cmd_start": {"en": "What I know and how to ask", "de": "Was ich weiß und wie man fragt"},
     "cmd_help": {"en": "How to ask questions", "de": "Wie man Fragen stellt"},
     "cmd_sources": {"en": "The indexed articles", "de": "Die indexierten Artikel"},
