@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import secrets
 import tempfile
@@ -17,7 +18,7 @@ from typing import Any
 
 from ..bench.stats import percentile
 from ..errors import SettingsError
-from .loadtest import QUESTIONS
+from .loadtest import QUESTIONS, _more_sent
 
 
 async def _drive(replicas: int, users: int, questions: int, timeout: float, env: dict[str, str]) -> dict[str, Any]:
@@ -50,7 +51,7 @@ async def _drive(replicas: int, users: int, questions: int, timeout: float, env:
                     began = time.perf_counter()
                     api.message(uid, text, language_code=lang)
                     try:
-                        await api.wait_until(lambda uid=uid, before=before: len(api.sent_to(uid)) > before, timeout)
+                        await api.wait_until(functools.partial(_more_sent, api, uid, before), timeout)
                     except TimeoutError:
                         timed_out += 1
                         return
