@@ -68,7 +68,7 @@ class BM25Segment:
         self.langs = tuple(langs)
 
     @classmethod
-    def build(cls, ids: Sequence[int], texts: Iterable[str], langs: Sequence[str]) -> BM25Segment:
+    def build(cls, ids: Sequence[int] | np.ndarray, texts: Iterable[str], langs: Sequence[str]) -> BM25Segment:
         """Analyse every text once and lay the postings out as flat arrays.
 
         Token ids go into one flat int array and numpy does the counting: a million passages need a few
@@ -98,7 +98,8 @@ class BM25Segment:
         """One segment holding the rows of `parts` kept by their boolean masks, in order: the postings
         are merged as arrays, no text is analysed again."""
         vocab: dict[str, int] = {}
-        term_parts, row_parts, tf_parts, dl_parts, id_parts, langs = [], [], [], [], [], set()
+        term_parts, row_parts, tf_parts, dl_parts, id_parts = [], [], [], [], []
+        langs: set[str] = set()
         offset = 0
         for seg, keep in parts:
             new_row = np.cumsum(keep) - 1 + offset  # old row -> new row (valid where kept)
@@ -223,7 +224,7 @@ class BM25Index:
 
     # ------------------------------------------------------------------ one-segment convenience
     @classmethod
-    def build(cls, ids: Sequence[int], texts: Iterable[str], langs: Sequence[str]) -> BM25Index:
+    def build(cls, ids: Sequence[int] | np.ndarray, texts: Iterable[str], langs: Sequence[str]) -> BM25Index:
         return cls([BM25Segment.build(ids, texts, langs)])
 
     def __len__(self) -> int:

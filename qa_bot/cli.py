@@ -350,6 +350,14 @@ def _lenient_stdio() -> None:
 
 
 def main() -> None:
+    """The `qa-bot` program. Process-wide settings of the libraries it drives belong here, not in the
+    library code a Python caller imports: no weight-loading bars from transformers and the hub in CLI
+    output, and python-telegram-bot's future `retry_after` type (else every 429 logs a deprecation)."""
+    import os
+
+    for name, value in (("TRANSFORMERS_VERBOSITY", "error"), ("HF_HUB_DISABLE_PROGRESS_BARS", "1"),
+                        ("PTB_TIMEDELTA", "true")):
+        os.environ.setdefault(name, value)
     _lenient_stdio()
     cli(prog_name="qa-bot")
 

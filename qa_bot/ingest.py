@@ -362,9 +362,10 @@ def load_articles(paths: Iterable[Path], articles_root: Path | None = None,
     if not files:
         shown = ", ".join(str(p) for p in paths)
         raise ArticlesError(f"No articles ({KINDS}) found in {shown}.")
-    docs, seen = [], {}
+    docs: list[Document] = []
+    seen: dict[str, Path] = {}
     pages = sum(1 for p, _ in files if p.suffix.lower() not in TEXT_SUFFIXES)
-    todo = files
+    todo: Iterable[tuple[Path, Path]] = files
     if progress and len(files) >= 50:  # reading is quick for text, ~20 ms a page for HTML and PDF
         from tqdm import tqdm
 

@@ -78,12 +78,12 @@ class QAService:
         if state.retriever is not None:
             return state.retriever
         with self._lock:
-            state = self._state
-            assert state is not None
-            if state.retriever is None:
-                state = self._state = _Loaded(state.snapshot, self._new_retriever(state.snapshot))
-        assert state.retriever is not None
-        return state.retriever
+            current = self._state
+            assert current is not None
+            if current.retriever is None:
+                current = self._state = _Loaded(current.snapshot, self._new_retriever(current.snapshot))
+        assert current.retriever is not None
+        return current.retriever
 
     def _new_retriever(self, snapshot: Snapshot) -> Retriever:
         return Retriever(snapshot, self.embedder, self.settings.min_score)

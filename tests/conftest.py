@@ -3,6 +3,7 @@ marked `slow` load real models shipped by PyPI packages."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from qa_bot.settings import load_settings
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 SHARED = ROOT.parent / "shared"
+os.environ.setdefault("PTB_TIMEDELTA", "true")  # as `qa-bot` itself sets it (cli.main)
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""Test helpers around the local Bot API server (`qa_bot.bot.fake_api.FakeBotAPI`): start it on
+"""Test helpers around the local Bot API server (`qa_bot.devtools.fake_api.FakeBotAPI`): start it on
 127.0.0.1, run the real bot Application against it with long polling, and stop both cleanly."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from qa_bot.bot.app import build_application, run_bot
-from qa_bot.bot.fake_api import FakeBotAPI, Sent, html_problem, visible_text
+from qa_bot.devtools.fake_api import FakeBotAPI, Sent, html_problem, visible_text
 from qa_bot.service import QAService
 
 __all__ = ["FakeBotAPI", "Sent", "html_problem", "visible_text", "BotUnderTest", "bot_against_fake_api", "TOKEN",

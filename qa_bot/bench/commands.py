@@ -34,6 +34,8 @@ def _sizes(value: str | None) -> tuple[int, ...] | None:
 @click.option("--update-size", type=str, help="Index size for the incremental-update part (hash backend), "
                                              "e.g. '100k'; '0' skips it [default: 100k; quick: 1k].")
 @click.option("--scale-only", is_flag=True, help="Only the scale part (no model is loaded).")
+@click.option("--xquad", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="XQuAD folder (xquad.de.json, ...) for the corpus and questions [env QA_BOT_BENCH_XQUAD].")
 @click.option("--articles", "articles", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Articles folder to bench on instead of XQuAD's German paragraphs.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("bench-results"),
@@ -48,8 +50,8 @@ def _sizes(value: str | None) -> tuple[int, ...] | None:
               help="Only measure what verifying the index checksums adds to loading an index of these sizes "
                    "(e.g. '10k,100k'; no model needed).")
 def bench(quick: bool, backends: tuple[str, ...], sizes: str | None, questions: int | None,
-          cold_runs: int | None, update_size: str | None, scale_only: bool, articles: Path | None, out_dir: Path,
-          as_json: bool, from_json: Path | None, index_load: str | None,
+          cold_runs: int | None, update_size: str | None, scale_only: bool, xquad: Path | None,
+          articles: Path | None, out_dir: Path, as_json: bool, from_json: Path | None, index_load: str | None,
           engines: bool) -> None:
     """Measure per-question latency against the model's floor, cold start, memory, indexing throughput
     and search at 10k-1M passages on this machine; writes a table, JSON and a PNG chart."""
@@ -84,7 +86,8 @@ def bench(quick: bool, backends: tuple[str, ...], sizes: str | None, questions: 
     chosen = [] if scale_only else (list(backends) or ["sentence-transformers", "use"])
     updates = _sizes(update_size) if update_size is not None else ((0,) if scale_only else None)
     result = run_bench(chosen, quick, parsed, articles=articles, questions=questions, cold_runs=cold_runs, echo=echo,
-                       progress=not as_json, update_size=None if updates is None else (updates or (0,))[0])
+                       progress=not as_json, update_size=None if updates is None else (updates or (0,))[0],
+                       xquad=xquad)
     write_json(result, out_dir / "bench.json")
     charted = write_chart(result, out_dir / "bench-latency.png")
     if as_json:

@@ -1,8 +1,8 @@
 """Bench inputs: a realistic corpus and a few hundred real questions.
 
-XQuAD (German paragraphs, questions in several languages) is read at run time from the shared
-evaluation folder; without it the bench falls back to the articles folder and questions cut from its
-own sentences, so the bench still runs anywhere (tests, a fresh server).
+XQuAD (German paragraphs, questions in several languages) is read at run time from the folder given
+with `--xquad` or QA_BOT_BENCH_XQUAD; without it the bench falls back to the articles folder and
+questions cut from its own sentences, so the bench still runs anywhere (tests, a fresh server).
 """
 
 from __future__ import annotations
@@ -12,14 +12,13 @@ import os
 from pathlib import Path
 
 XQUAD_ENV = "QA_BOT_BENCH_XQUAD"
-_DEFAULT_XQUAD = Path(__file__).resolve().parents[3] / "shared" / "eval" / "xquad"
 
 
-def find_xquad() -> Path | None:
-    """The XQuAD folder (env QA_BOT_BENCH_XQUAD, else ../shared/eval/xquad), or None."""
+def find_xquad(folder: Path | None = None) -> Path | None:
+    """The XQuAD folder (`folder`, else env QA_BOT_BENCH_XQUAD) when it holds xquad.de.json, else None."""
     raw = os.environ.get(XQUAD_ENV)
-    path = Path(raw) if raw else _DEFAULT_XQUAD
-    return path if (path / "xquad.de.json").is_file() else None
+    path = folder or (Path(raw) if raw else None)
+    return path if path is not None and (path / "xquad.de.json").is_file() else None
 
 
 def _load(xquad: Path, lang: str) -> list[dict]:

@@ -1,10 +1,11 @@
 """Incremental updates: what adding, changing and removing one article costs against a full build, at
 a given index size, with the hash backend (so that the model's time is not counted).
 
-The corpus is synthetic (`synthetic_texts`: German-like paragraphs of ~500 characters), ten paragraphs
-to an article. Adding and changing go through `QAService.index(paths)`, as `qa-bot index FILE` does;
-removing goes through `QAService.index()` over the whole folder (`qa-bot index`), which also reads and
-hashes every article to see what is gone, so that figure includes the folder scan.
+The corpus is synthetic (`synthetic_texts`: German-like words in sentences of 8-14 words, paragraphs
+of up to 480 characters, so one passage each), ten paragraphs to an article. Adding and changing go
+through `QAService.index(paths)`, as `qa-bot index FILE` does; removing goes through `QAService.index()`
+over the whole folder (`qa-bot index`), which also reads and hashes every article to see what is gone,
+so that figure includes the folder scan.
 """
 
 from __future__ import annotations
@@ -18,15 +19,33 @@ from .synthetic import synthetic_texts
 PARAGRAPHS_PER_ARTICLE = 10
 
 
+def paragraph(text: str, max_chars: int = 480) -> str:
+    """Generated words as a paragraph of sentences of 8-14 words that stays one passage (under the
+    500-character passage limit), so `passages` paragraphs make about that many passages."""
+    words = text.split()
+    sentences, i = [], 0
+    while i < len(words):
+        n = 8 + (len(words[i]) + i) % 7
+        chunk = words[i:i + n]
+        sentences.append(chunk[0][:1].upper() + chunk[0][1:] + " " + " ".join(chunk[1:]) + ".")
+        i += n
+    out = ""
+    for sentence in sentences:
+        if len(out) + len(sentence) + 1 > max_chars:
+            break
+        out = f"{out} {sentence}".strip()
+    return out
+
+
 def write_articles(dest: Path, passages: int, seed: int = 5) -> list[Path]:
-    """About `passages` paragraphs of synthetic text as articles of ten paragraphs each."""
+    """About `passages` one-passage paragraphs of synthetic text as articles of ten paragraphs each."""
     dest.mkdir(parents=True, exist_ok=True)
     texts, _ = synthetic_texts(passages, queries=0, seed=seed)
     paths = []
     for i in range(0, len(texts), PARAGRAPHS_PER_ARTICLE):
         path = dest / f"article_{i // PARAGRAPHS_PER_ARTICLE:06d}.txt"
-        body = "\n\n".join(t[:1].upper() + t[1:] + "." for t in texts[i:i + PARAGRAPHS_PER_ARTICLE])
-        path.write_text(f"Artikel {i // PARAGRAPHS_PER_ARTICLE}\n\n{body}\n", "utf-8")
+        body = "\n\n".join(paragraph(t) for t in texts[i:i + PARAGRAPHS_PER_ARTICLE])
+        path.write_text(body + "\n", "utf-8")
         paths.append(path)
     return paths
 

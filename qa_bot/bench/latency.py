@@ -6,6 +6,7 @@ full search is split into stages in a second pass, which says where any time abo
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -39,12 +40,13 @@ def measure_latency(service, questions: Sequence[str], k: int = 3, warmup: int =
         service.search(question, k)
     full_t, floor_t = [], []
     for i, question in enumerate(tqdm(questions, desc=desc, unit="q", disable=not progress, leave=False)):
+        ask, bare = functools.partial(service.search, question, k), functools.partial(floor, question)
         if i % 2:  # alternate which goes first
-            full_t.append(_timed(lambda q=question: service.search(q, k)))
-            floor_t.append(_timed(lambda q=question: floor(q)))
+            full_t.append(_timed(ask))
+            floor_t.append(_timed(bare))
         else:
-            floor_t.append(_timed(lambda q=question: floor(q)))
-            full_t.append(_timed(lambda q=question: service.search(q, k)))
+            floor_t.append(_timed(bare))
+            full_t.append(_timed(ask))
     full, base = summary_ms(full_t), summary_ms(floor_t)
     return {"questions": len(questions), "k": k, "search": full, "floor": base,
             "ratio_p50": full["p50_ms"] / base["p50_ms"], "ratio_p95": full["p95_ms"] / base["p95_ms"],

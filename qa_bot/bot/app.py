@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import secrets
 import signal
 from collections.abc import Awaitable, Callable
@@ -54,8 +53,6 @@ def build_application(settings: Settings, service: QAService, state: BotState | 
         settings = settings.with_overrides(webhook_secret=secrets.token_urlsafe(32))
         log.info("QA_BOT_WEBHOOK_SECRET is not set: using a random secret for this run")
     install_redaction(settings.bot.telegram_token, settings.bot.webhook_secret)  # before the first request is logged
-    # Opt in to PTB's future `retry_after` type now: otherwise every 429 logs a deprecation warning.
-    os.environ.setdefault("PTB_TIMEDELTA", "true")
     if state is None:
         if settings.database_url:  # replicas: one state for all of them
             from .shared import SharedState
@@ -171,7 +168,10 @@ def _refused(method: str, fix: str, what: str = "") -> Callable[[TelegramError],
 async def _start_transport(app: Application, stop: asyncio.Event, poll_interval: float, poll_timeout: int) -> bool:
     """Register (or remove) the webhook and start receiving updates; False when stopped meanwhile."""
     settings: Settings = app.bot_data["core"].settings
-    bot: QABot = app.bot  # type: ignore[assignment]
+    bot: QABot = app.bot
+    updater = app.updater
+    if updater is None:
+        raise TypeError("the application was built without an updater")
     url = settings.bot.webhook_url
     if url:
         done = await _with_retries(
@@ -189,10 +189,10 @@ async def _start_transport(app: Application, stop: asyncio.Event, poll_interval:
                     app, state, settings.bot.webhook_listen, settings.bot.webhook_port, urlsplit(url).path,
                     settings.bot.webhook_secret)
             else:
-                await app.updater.start_webhook(listen=settings.bot.webhook_listen, port=settings.bot.webhook_port,
-                                                url_path=urlsplit(url).path.lstrip("/"), webhook_url=url,
-                                                secret_token=settings.bot.webhook_secret,
-                                                allowed_updates=Update.ALL_TYPES, bootstrap_retries=0)
+                await updater.start_webhook(listen=settings.bot.webhook_listen, port=settings.bot.webhook_port,
+                                            url_path=urlsplit(url).path.lstrip("/"), webhook_url=url,
+                                            secret_token=settings.bot.webhook_secret,
+                                            allowed_updates=Update.ALL_TYPES, bootstrap_retries=0)
         except OSError as exc:
             where = f"{settings.bot.webhook_listen}:{settings.bot.webhook_port}"
             raise SettingsError(f"Cannot listen for webhook calls on {where} ({exc.strerror or exc}). "
@@ -208,7 +208,7 @@ async def _start_transport(app: Application, stop: asyncio.Event, poll_interval:
                                _refused("deleteWebhook", "Check TELEGRAM_BOT_TOKEN and QA_BOT_TELEGRAM_BASE_URL."))
     if not done:
         return False
-    await app.updater.start_polling(poll_interval=poll_interval, timeout=poll_timeout,
+    await updater.start_polling(poll_interval=poll_interval, timeout=poll_timeout,
                                     allowed_updates=Update.ALL_TYPES, bootstrap_retries=0,
                                     error_callback=app.bot_data["core"].polling_failed)
     log.info("long polling")
@@ -252,7 +252,7 @@ async def run_bot(app: Application, stop: asyncio.Event, poll_interval: float = 
         log.info("stopping")
     finally:
         core.transport_running = False
-        if app.updater.running:
+        if app.updater is not None and app.updater.running:
             await app.updater.stop()
         if app.running:
             await app.stop()

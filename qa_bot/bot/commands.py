@@ -47,6 +47,18 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
         raise click.BadParameter(f"{value!r}: give seconds, or a number with s, m or h (e.g. 30m)") from None
 
 
+def fake_api_available() -> None:
+    """The load test drives the bot through the fake Bot API of `qa_bot.devtools`, a development tool:
+    say how to get it when this installation lacks it (or aiohttp, which it runs on)."""
+    from ..errors import QABotError
+
+    try:
+        import qa_bot.devtools.fake_api  # noqa: F401
+    except ImportError as exc:
+        raise QABotError(f"qa-bot loadtest needs the development tools ({exc.name or exc} is missing). Install "
+                         "them from a source checkout with: pip install -e '.[dev]'") from None
+
+
 @click.command(name="loadtest")
 @click.option("--users", "-n", type=click.IntRange(1, 1000), default=None,
               help="Simulated users asking at the same time [default: 20; 5 with --duration].")
@@ -76,6 +88,7 @@ def loadtest(users: int | None, questions: int, duration: float | None, interval
     with --duration a soak of a real `qa-bot serve` process."""
     import json
 
+    fake_api_available()
     if replicas is not None:
         from .loadtest_replicas import format_replica_report, run_replica_loadtest
 

@@ -13,6 +13,7 @@ from contextlib import suppress
 from typing import Any
 
 from telegram import (
+    Chat,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InlineQueryResultArticle,
@@ -45,13 +46,27 @@ from .state import parse_more_data
 log = logging.getLogger("qa_bot.bot")
 
 PUBLIC_COMMANDS = ("start", "help", "sources")
-ADMIN_COMMANDS = ("reload", "stats")
 TYPING_AFTER = 0.8  # seconds
 MAX_SOURCES_MESSAGES = 3  # /sources lists at most this many messages of articles
 
 
 def core_of(context: ContextTypes.DEFAULT_TYPE) -> BotCore:
     return context.application.bot_data["core"]
+
+
+def message_of(update: Update) -> Message:
+    """The update's message; the handlers that call this are registered for messages only."""
+    message = update.effective_message
+    if message is None:
+        raise TypeError("a message handler got an update without a message")
+    return message
+
+
+def chat_of(update: Update) -> Chat:
+    chat = update.effective_chat
+    if chat is None:
+        raise TypeError("a message handler got an update without a chat")
+    return chat
 
 
 def lang_for(update: Update, question: str | None = None) -> str:
@@ -90,7 +105,7 @@ async def over_limit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool
     if core.limiter.allow(ident):
         return False
     if core.limiter.should_warn(ident) and update.effective_message is not None:
-        await deliver(update.effective_message.reply_text(t("rate_limited", lang, limit=core.settings.bot.rate_limit)))
+        await deliver(message_of(update).reply_text(t("rate_limited", lang, limit=core.settings.bot.rate_limit)))
     return True
 
 
@@ -124,8 +139,8 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if await over_limit(update, context):
         return
     core, lang = core_of(context), lang_for(update)
-    info = core.service.info()
-    await update.effective_message.reply_text(t("start", lang, documents=info.documents,
+    info = await asyncio.to_thread(core.service.info)  # a database engine reads it
+    await message_of(update).reply_text(t("start", lang, documents=info.documents,
                                                 passages=info.passages, example=t("example", lang)))
 
 
@@ -137,7 +152,7 @@ async def help_(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def _help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     lang = lang_for(update)
-    await update.effective_message.reply_text(
+    await message_of(update).reply_text(
         t("help", lang, example=t("example", lang), username=escape(context.bot.username or "bot")))
 
 
@@ -145,14 +160,14 @@ async def sources(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if await over_limit(update, context):
         return
     core, lang = core_of(context), lang_for(update)
-    docs, info = core.service.sources(), core.service.info()
+    docs, info = await asyncio.to_thread(lambda: (core.service.sources(), core.service.info()))
     messages = render_sources(docs, info.passages, lang)
     if len(messages) > MAX_SOURCES_MESSAGES:
         shown = sum(text.count("\n") + 1 for text in messages[:MAX_SOURCES_MESSAGES]) - 1  # minus the heading
         messages = messages[:MAX_SOURCES_MESSAGES - 1] + [
             messages[MAX_SOURCES_MESSAGES - 1] + "\n" + t("sources_more", lang, n=len(docs) - shown)]
     for text in messages:
-        await deliver(update.effective_message.reply_text(text))
+        await deliver(message_of(update).reply_text(text))
 
 
 async def reload_(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -160,12 +175,12 @@ async def reload_(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     core, lang = core_of(context), lang_for(update)
     if not core.is_admin(update.effective_user.id if update.effective_user else None):
-        await update.effective_message.reply_text(t("admin_only", lang))
+        await message_of(update).reply_text(t("admin_only", lang))
         return
     changed = await asyncio.to_thread(core.service.reload_if_changed)
-    info = core.service.info()
+    info = await asyncio.to_thread(core.service.info)
     key = "reloaded" if changed else "not_reloaded"
-    await update.effective_message.reply_text(t(key, lang, passages=info.passages,
+    await message_of(update).reply_text(t(key, lang, passages=info.passages,
                                                 built_at=escape(str(info.built_at))))
 
 
@@ -174,13 +189,13 @@ async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     core, lang = core_of(context), lang_for(update)
     if not core.is_admin(update.effective_user.id if update.effective_user else None):
-        await update.effective_message.reply_text(t("admin_only", lang))
+        await message_of(update).reply_text(t("admin_only", lang))
         return
     if update.effective_chat is None or update.effective_chat.type != ChatType.PRIVATE:
-        await update.effective_message.reply_text(t("private_only", lang))  # counters are not for the group
+        await message_of(update).reply_text(t("private_only", lang))  # counters are not for the group
         return
     body = json.dumps(core.health(), indent=1, ensure_ascii=False)
-    await update.effective_message.reply_text(f"<pre>{escape(body)}</pre>")
+    await message_of(update).reply_text(f"<pre>{escape(body)}</pre>")
 
 
 # ---------------------------------------------------------------------- questions
@@ -203,7 +218,7 @@ def addressed_question(message: Message, username: str | None, bot_id: int | Non
 async def answer(update: Update, context: ContextTypes.DEFAULT_TYPE, question: str) -> None:
     """Rate-limit, search off the loop, reply with quoted passages (or a short 'nothing found')."""
     core, lang = core_of(context), lang_for(update, question)
-    message, chat = update.effective_message, update.effective_chat
+    message, chat = message_of(update), chat_of(update)
     if await over_limit(update, context):
         return
     typing = asyncio.create_task(_typing_after(context, chat.id, TYPING_AFTER))
@@ -222,18 +237,18 @@ async def _typing_after(context: ContextTypes.DEFAULT_TYPE, chat_id: int, delay:
 
 
 async def private_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await answer(update, context, update.effective_message.text or "")
+    await answer(update, context, message_of(update).text or "")
 
 
 async def group_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    question = addressed_question(update.effective_message, context.bot.username, context.bot.id)
+    question = addressed_question(message_of(update), context.bot.username, context.bot.id)
     if question is not None:
         await answer(update, context, question)
 
 
 async def other_input(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Stickers, photos, voice, documents in a private chat: say what the bot understands."""
-    await update.effective_message.reply_text(t("text_only", lang_for(update)))
+    await message_of(update).reply_text(t("text_only", lang_for(update)))
 
 
 async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -244,6 +259,8 @@ async def more(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """The "more" button: next passages as a new message; expired or forged data gets a polite alert."""
     core, lang = core_of(context), lang_for(update)
     query = update.callback_query
+    if query is None:
+        raise TypeError("the More handler got an update without a callback query")
     parsed = parse_more_data(query.data)
     entry = await asyncio.to_thread(core.state.get_question, parsed[0]) if parsed else None
     if parsed is None or entry is None or query.message is None:
@@ -272,6 +289,8 @@ async def more(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def inline(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """`@bot question` in any chat: the top passages as articles the user can send."""
     core, query = core_of(context), update.inline_query
+    if query is None:
+        raise TypeError("the inline handler got an update without an inline query")
     question = one_line(query.query or "")
     lang = lang_for(update, question)
     if not question or not core.limiter.allow(query.from_user.id):

@@ -9,6 +9,7 @@ bound on what the bot alone needs.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import resource
@@ -19,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from ..bench.stats import percentile
 
 QUESTIONS = (
     ("de", "Wie heißt der nationale Sicherheitsberater der USA?"),
@@ -35,19 +38,15 @@ def _peak_rss_mib() -> float:
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
-def _percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[index]
+def _more_sent(api: Any, uid: int, before: int) -> bool:
+    return len(api.sent_to(uid)) > before
 
 
 async def _drive(users: int, questions: int, timeout: float, settings_overrides: dict[str, Any]) -> dict[str, Any]:
+    from ..devtools.fake_api import FakeBotAPI
     from ..service import QAService
     from ..settings import load_settings
     from .app import build_application, run_bot
-    from .fake_api import FakeBotAPI
 
     load_before = os.getloadavg()[0]
     token = f"{secrets.randbelow(10**9)}:{secrets.token_urlsafe(24)}"
@@ -76,7 +75,7 @@ async def _drive(users: int, questions: int, timeout: float, settings_overrides:
             began = time.perf_counter()
             api.message(uid, text, language_code=lang)
             try:
-                await api.wait_until(lambda uid=uid, before=before: len(api.sent_to(uid)) > before, timeout)
+                await api.wait_until(functools.partial(_more_sent, api, uid, before), timeout)
             except TimeoutError:
                 timed_out += 1
                 return
@@ -97,7 +96,7 @@ async def _drive(users: int, questions: int, timeout: float, settings_overrides:
         "users": users, "questions_per_user": questions, "asked": users * questions,
         "replied": len(latencies), "timed_out": timed_out,
         "answered": core_counts["answered"], "unanswered": core_counts["unanswered"],
-        "p50_ms": round(_percentile(latencies, 0.50), 1), "p95_ms": round(_percentile(latencies, 0.95), 1),
+        "p50_ms": round(percentile(latencies, 50), 1), "p95_ms": round(percentile(latencies, 95), 1),
         "max_ms": round(max(latencies), 1) if latencies else None,
         "mean_ms": round(statistics.fmean(latencies), 1) if latencies else None,
         "wall_s": round(wall, 2), "questions_per_s": round(len(latencies) / wall, 1) if wall else None,

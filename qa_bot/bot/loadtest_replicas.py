@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import secrets
 import tempfile
@@ -15,12 +16,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..bench.stats import percentile
 from ..errors import SettingsError
-from .loadtest import QUESTIONS, _percentile
+from .loadtest import QUESTIONS, _more_sent
 
 
 async def _drive(replicas: int, users: int, questions: int, timeout: float, env: dict[str, str]) -> dict[str, Any]:
-    from .fake_api import FakeBotAPI
+    from ..devtools.fake_api import FakeBotAPI
     from .replicas import RoundRobinWebhooks, start_replicas, stop_replicas, wait_listening
 
     token = f"{secrets.randbelow(10**9)}:{secrets.token_urlsafe(24)}"
@@ -49,7 +51,7 @@ async def _drive(replicas: int, users: int, questions: int, timeout: float, env:
                     began = time.perf_counter()
                     api.message(uid, text, language_code=lang)
                     try:
-                        await api.wait_until(lambda uid=uid, before=before: len(api.sent_to(uid)) > before, timeout)
+                        await api.wait_until(functools.partial(_more_sent, api, uid, before), timeout)
                     except TimeoutError:
                         timed_out += 1
                         return
@@ -67,7 +69,7 @@ async def _drive(replicas: int, users: int, questions: int, timeout: float, env:
             await api.stop()
     return {"replicas": replicas, "users": users, "questions_per_user": questions, "asked": users * questions,
             "replied": len(latencies), "timed_out": timed_out, "per_replica": per_replica,
-            "p50_ms": round(_percentile(latencies, 0.5), 1), "p95_ms": round(_percentile(latencies, 0.95), 1),
+            "p50_ms": round(percentile(latencies, 50), 1), "p95_ms": round(percentile(latencies, 95), 1),
             "wall_s": round(wall, 2), "questions_per_s": round(len(latencies) / wall, 1) if wall else None,
             "html_rejected": len(api.rejected), "backend": env.get("QA_BOT_BACKEND", "?"), "cpus": os.cpu_count(),
             "loadavg_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)]}

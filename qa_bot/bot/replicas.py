@@ -21,7 +21,7 @@ from pathlib import Path
 
 import aiohttp
 
-from .fake_api import FakeBotAPI
+from ..devtools.fake_api import FakeBotAPI
 from .webhook import SECRET_HEADER
 
 WEBHOOK_PATH = "/telegram"

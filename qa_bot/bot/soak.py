@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import random
@@ -29,7 +30,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .loadtest import QUESTIONS, _percentile
+from ..bench.stats import percentile
+from .loadtest import QUESTIONS
 
 FAULTS: tuple[tuple[str, int, frozenset[str] | None, dict[str, Any]], ...] = (
     ("500", 3, frozenset({"sendMessage"}), {}),
@@ -53,6 +55,10 @@ class Sample:
     p50_ms: float | None
     p95_ms: float | None
     health: str
+
+
+def _count_above(counts: Any, uid: int, before: int) -> bool:
+    return counts[uid] > before
 
 
 def parse_duration(text: str) -> float:
@@ -98,9 +104,9 @@ async def _health(port: int) -> str:
 
 async def _soak(duration: float, users: int, think: float, interval: float, faults: bool, timeout: float,
                 log_path: Path | None, overrides: dict[str, Any]) -> dict[str, Any]:
+    from ..devtools.fake_api import FakeBotAPI
     from ..service import QAService
     from ..settings import load_settings
-    from .fake_api import FakeBotAPI
 
     settings = load_settings(**overrides)
     service = QAService(settings)
@@ -160,7 +166,7 @@ async def _soak(duration: float, users: int, think: float, interval: float, faul
                     api.message(uid, text, language_code=lang)
                 expected[uid] = expected.get(uid, 0) + 1
                 try:
-                    await api.wait_until(lambda uid=uid, before=before: api.sent_count[uid] > before, timeout)
+                    await api.wait_until(functools.partial(_count_above, api.sent_count, uid, before), timeout)
                 except TimeoutError:
                     timeouts += 1
                     continue
@@ -174,8 +180,8 @@ async def _soak(duration: float, users: int, think: float, interval: float, faul
             all_latencies.extend(window)
             rss, fds, threads = process_figures(proc.pid)
             samples.append(Sample(round(time.monotonic() - began, 1), round(rss, 1), fds, threads, len(window),
-                                  round(_percentile(window, 0.5), 1) if window else None,
-                                  round(_percentile(window, 0.95), 1) if window else None,
+                                  round(percentile(window, 50), 1) if window else None,
+                                  round(percentile(window, 95), 1) if window else None,
                                   await _health(health_port)))
 
         async def sampler() -> None:
@@ -227,8 +233,8 @@ async def _soak(duration: float, users: int, think: float, interval: float, faul
         "requests": sum(expected.values()), "replies": sum(api.sent_count[uid] for uid in expected),
         "lost": lost, "duplicated": duplicated, "timed_out": timeouts, "html_rejected": len(api.rejected),
         "faults_served": {k: v for k, v in api.faults_served.items() if v},
-        "p50_ms": round(_percentile(all_latencies, 0.5), 1) if all_latencies else None,
-        "p95_ms": round(_percentile(all_latencies, 0.95), 1) if all_latencies else None,
+        "p50_ms": round(percentile(all_latencies, 50), 1) if all_latencies else None,
+        "p95_ms": round(percentile(all_latencies, 95), 1) if all_latencies else None,
         "mean_ms": round(statistics.fmean(all_latencies), 1) if all_latencies else None,
         "start": asdict(start) if start else None, "end": asdict(end) if end else None,
         "rss_growth_pct": round((end.rss_mib - start.rss_mib) / start.rss_mib * 100, 2) if start and end else None,

@@ -115,7 +115,7 @@ class FakeBotAPI:
         self.sent_count: Counter[int] = Counter()
         self.last_sent: dict[int, Sent] = {}
         self.method_counts: Counter[str] = Counter()
-        self.bot_user = {"id": bot_id, "is_bot": True, "first_name": "QA Bot", "username": username,
+        self.bot_user: dict[str, Any] = {"id": bot_id, "is_bot": True, "first_name": "QA Bot", "username": username,
                          "can_join_groups": True, "can_read_all_group_messages": False,
                          "supports_inline_queries": True}
         self.updates: list[dict] = []
