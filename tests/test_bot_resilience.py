@@ -180,3 +180,31 @@ def test_failing_reloads_make_health_degraded_and_are_logged_once(tmp_path: Path
         run(scenario())
     failures = [r for r in caplog.records if "hot reload failed" in r.getMessage()]
     assert len(failures) == 1 and failures[0].exc_info is None
+
+
+def test_webhook_update_that_cannot_be_read_is_skipped_once(shared_hash_service, tmp_path: Path, caplog) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/hook"
+    secret = "webhook-secret-0123456789"
+    headers = {"X-Telegram-Bot-Api-Secret-Token": secret}
+    poll_answer = {"update_id": 7, "poll_answer": {"poll_id": "p1", "option_ids": [0],
+                                                   "user": {"id": 2, "is_bot": False, "first_name": "geheim"}}}
+    question = {"update_id": 8, "message": {"message_id": 8, "date": 1700000000, "text": QUESTION,
+                                            "chat": {"id": 61, "type": "private", "first_name": "W"},
+                                            "from": {"id": 61, "is_bot": False, "first_name": "W"}}}
+
+    async def scenario() -> None:
+        async with bot_against_fake_api(shared_hash_service, tmp_path, webhook_url=url, webhook_port=port,
+                                        webhook_secret=secret) as bot:
+            async with aiohttp.ClientSession() as session:
+                async with session.post(url, json=poll_answer, headers=headers) as response:
+                    assert response.status == 200  # taken (and skipped): Telegram must not send it again
+                async with session.post(url, json=question, headers=headers) as response:
+                    assert response.status == 200
+            await bot.api.wait_until(lambda: bot.api.sent_to(61), 20)
+            assert bot.app.bot_data["core"].counts["skipped_updates"] == 1
+
+    with caplog.at_level(logging.INFO):
+        run(scenario())
+    assert len([r for r in caplog.records if "cannot read" in r.getMessage()]) == 1
+    assert "geheim" not in caplog.text and not any(r.levelno >= logging.CRITICAL for r in caplog.records)
