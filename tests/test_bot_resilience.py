@@ -180,3 +180,67 @@ def test_failing_reloads_make_health_degraded_and_are_logged_once(tmp_path: Path
         run(scenario())
     failures = [r for r in caplog.records if "hot reload failed" in r.getMessage()]
     assert len(failures) == 1 and failures[0].exc_info is None
+
+
+def test_webhook_update_that_cannot_be_read_is_skipped_once(shared_hash_service, tmp_path: Path, caplog) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/hook"
+    secret = "webhook-secret-0123456789"
+    headers = {"X-Telegram-Bot-Api-Secret-Token": secret}
+    poll_answer = {"update_id": 7, "poll_answer": {"poll_id": "p1", "option_ids": [0],
+                                                   "user": {"id": 2, "is_bot": False, "first_name": "geheim"}}}
+    question = {"update_id": 8, "message": {"message_id": 8, "date": 1700000000, "text": QUESTION,
+                                            "chat": {"id": 61, "type": "private", "first_name": "W"},
+                                            "from": {"id": 61, "is_bot": False, "first_name": "W"}}}
+
+    async def scenario() -> None:
+        async with bot_against_fake_api(shared_hash_service, tmp_path, webhook_url=url, webhook_port=port,
+                                        webhook_secret=secret) as bot:
+            async with aiohttp.ClientSession() as session:
+                async with session.post(url, json=poll_answer, headers=headers) as response:
+                    assert response.status == 200  # taken (and skipped): Telegram must not send it again
+                async with session.post(url, json=question, headers=headers) as response:
+                    assert response.status == 200
+            await bot.api.wait_until(lambda: bot.api.sent_to(61), 20)
+            assert bot.app.bot_data["core"].counts["skipped_updates"] == 1
+
+    with caplog.at_level(logging.INFO):
+        run(scenario())
+    assert len([r for r in caplog.records if "cannot read" in r.getMessage()]) == 1
+    assert "geheim" not in caplog.text and not any(r.levelno >= logging.CRITICAL for r in caplog.records)
+
+
+def test_failing_searches_make_health_degraded_until_one_succeeds(hash_service, tmp_path: Path, caplog,
+                                                                  monkeypatch) -> None:
+    from qa_bot.errors import IndexCorruptError
+
+    port = free_port()
+    real_search = hash_service.search
+
+    def broken(*args, **kwargs):
+        raise IndexCorruptError("passages-x.sqlite cannot be read (database disk image is malformed)")
+
+    async def health() -> tuple[int, dict]:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{port}/health") as response:
+                return response.status, await response.json()
+
+    async def scenario() -> None:
+        async with bot_against_fake_api(hash_service, tmp_path, health_port=port) as bot:
+            api = bot.api
+            monkeypatch.setattr(hash_service, "search", broken)
+            for n in range(3):
+                api.message(1, QUESTION)
+                await api.wait_until(lambda n=n: len(api.sent_to(1)) > n, 20)
+            status, body = await health()
+            assert status == 503 and "malformed" in body["search_error"] and body["errors"] == 3
+            monkeypatch.setattr(hash_service, "search", real_search)
+            api.message(1, QUESTION)
+            await api.wait_until(lambda: len(api.sent_to(1)) > 3, 20)
+            assert "Jake Sullivan" in visible_text(api.sent_to(1)[-1].text)
+            status, body = await health()
+            assert status == 200 and "search_error" not in body
+
+    with caplog.at_level(logging.WARNING, logger="qa_bot.bot"):
+        run(scenario())
+    assert len([r for r in caplog.records if "search failed" in r.getMessage()]) == 1

@@ -182,17 +182,13 @@ async def _start_transport(app: Application, stop: asyncio.Event, poll_interval:
             return False
         state = app.bot_data["core"].state
         try:
-            if getattr(state, "shared", False):  # replicas: acknowledge an update once it is answered
-                from .webhook import start_webhook_server
+            from .webhook import LocalClaims, start_webhook_server
 
-                app.bot_data["webhook_server"] = await start_webhook_server(
-                    app, state, settings.bot.webhook_listen, settings.bot.webhook_port, urlsplit(url).path,
-                    settings.bot.webhook_secret)
-            else:
-                await updater.start_webhook(listen=settings.bot.webhook_listen, port=settings.bot.webhook_port,
-                                            url_path=urlsplit(url).path.lstrip("/"), webhook_url=url,
-                                            secret_token=settings.bot.webhook_secret,
-                                            allowed_updates=Update.ALL_TYPES, bootstrap_retries=0)
+            # An update is acknowledged once answered; replicas claim update ids in the shared database.
+            claims = state if getattr(state, "shared", False) else LocalClaims()
+            app.bot_data["webhook_server"] = await start_webhook_server(
+                app, claims, settings.bot.webhook_listen, settings.bot.webhook_port, urlsplit(url).path,
+                settings.bot.webhook_secret)
         except OSError as exc:
             where = f"{settings.bot.webhook_listen}:{settings.bot.webhook_port}"
             raise SettingsError(f"Cannot listen for webhook calls on {where} ({exc.strerror or exc}). "

@@ -9,6 +9,10 @@ load balancer that are restarted, scaled down or killed.
 
 The one case left: a replica killed after Telegram accepted its reply and before it marked the update
 done; the next delivery answers again (at least once, never lost).
+
+A single process uses the same server with `LocalClaims` (recent update ids in memory): an update that
+python-telegram-bot cannot parse is skipped once and acknowledged, where python-telegram-bot's own server
+answered 400 (so Telegram sent it again and again) and logged its content at CRITICAL each time.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from aiohttp import web
@@ -24,6 +30,31 @@ from telegram.ext import Application
 
 log = logging.getLogger("qa_bot.bot")
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+class LocalClaims:
+    """Claims for one process: the last `keep` update ids in memory, so a delivery repeated after a lost
+    acknowledgement is answered once."""
+
+    def __init__(self, keep: int = 10_000) -> None:
+        self._keep = keep
+        self._seen: OrderedDict[int, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def claim(self, update_id: int) -> str:
+        """"new" (handle it), "busy" (being handled: ask Telegram to retry) or "done"."""
+        with self._lock:
+            seen = self._seen.get(update_id)
+            if seen is not None:
+                return seen
+            self._seen[update_id] = "busy"
+            while len(self._seen) > self._keep:
+                self._seen.popitem(last=False)
+            return "new"
+
+    def finished(self, update_id: int) -> None:
+        with self._lock:
+            self._seen[update_id] = "done"
 
 
 async def start_webhook_server(app: Application, state: Any, listen: str, port: int, path: str,
@@ -50,7 +81,12 @@ async def start_webhook_server(app: Application, state: Any, listen: str, port: 
         try:
             update = Update.de_json(data, app.bot)
         except Exception as exc:  # noqa: BLE001 - an update python-telegram-bot cannot read: skip it once
-            log.warning("skipped update %s that python-telegram-bot cannot read (%s)", update_id, type(exc).__name__)
+            kinds = ",".join(sorted(k for k in data if k != "update_id")) if isinstance(data, dict) else "?"
+            log.warning("skipped update %s (%s) that python-telegram-bot cannot read (%s)", update_id, kinds,
+                        type(exc).__name__)
+            core = app.bot_data.get("core")
+            if core is not None:
+                core.unparseable(update_id)
             update = None
         if update is not None:
             await app.process_update(update)  # the handlers, and the error handler if one fails
