@@ -31,3 +31,20 @@ def test_query_terms_cache_is_thread_safe(shared_hash_service):
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(bm25.query_terms, questions))
     assert all("kursk" in r for r in results)
+
+
+@pytest.mark.parametrize("word, corpus_word", [
+    ("київ", "kiew"), ("харків", "charkiw"), ("єрмак", "yermak"), ("зеленський", "selenskyj"),
+    ("байден", "biden"), ("пентагон", "pentagon"),
+])
+def test_ukrainian_and_german_spellings(word, corpus_word):
+    matcher = NameMatcher(["kiew", "charkiw", "yermak", "selenskyj", "biden", "pentagon", "krieg", "kanada"])
+    assert matcher.match(word) == corpus_word
+
+
+def test_a_stemmed_vocabulary_is_matched_through_the_stemmer():
+    from qa_bot.lang import stemmer
+
+    german = stemmer("de")
+    matcher = NameMatcher([german.stemWord("biden"), "kursk"], german.stemWord)  # a German index has "bid"
+    assert matcher.match("байден") == "bid"
