@@ -319,7 +319,7 @@ def settings_(markdown: bool, section: str | None) -> None:
             continue
         value = current.value(s.name)
         shown = "***" if (s.secret and value) else ("(not set)" if value in (None, "") else value)
-        if isinstance(shown, frozenset):
+        if isinstance(shown, (frozenset, tuple)):
             shown = ",".join(map(str, sorted(shown)))
         if s.name == "bot_state" and value is None:
             shown = f"(not set: {current.state_path()})"

@@ -11,7 +11,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -351,6 +351,17 @@ def split_document(doc: Document, max_chars: int = 500) -> list[Passage]:
 def has_text(doc: Document) -> bool:
     """Whether `doc` has anything to quote: a paragraph that is not only a Markdown heading."""
     return any(not (re.match(r"#{1,6}\s", block) and "\n" not in block) for block, _ in _paragraph_blocks(doc.body))
+
+
+def split_documents(docs: Sequence[Document], max_chars: int = 500, progress: bool = False) -> list[Passage]:
+    """Passages of every document in order; with `progress`, a progress bar for many documents (sentence
+    splitting takes a few hundred milliseconds for a long article)."""
+    todo: Iterable[Document] = docs
+    if progress and len(docs) >= 50:
+        from tqdm import tqdm
+
+        todo = tqdm(docs, desc=f"Splitting {len(docs)} article(s)", unit="article", leave=False)
+    return [p for doc in todo for p in split_document(doc, max_chars)]
 
 
 def load_articles(paths: Iterable[Path], articles_root: Path | None = None,

@@ -136,6 +136,14 @@ class QAService:
         collected = Collected()
         local: list[Path] = []
         stage = on_stage or (lambda _msg: None)
+        if refresh_feeds:
+            for feed in self.settings.feeds:  # QA_BOT_FEEDS: subscribed on first sight
+                if feed not in collector.registry.feeds():
+                    stage(f"Subscribing to {feed}")
+                    try:
+                        collected.merge(collector.add_url(feed))
+                    except QABotError as exc:
+                        collected.problems.append(f"feed {feed}: {exc}")
         if refresh_feeds and collector.registry.feeds():
             stage(f"Fetching new items of {len(collector.registry.feeds())} feed(s)")
             collected.merge(collector.refresh_feeds())

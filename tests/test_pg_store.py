@@ -291,4 +291,4 @@ def test_compose_file_wires_database_replicas_and_proxy():
     assert services["indexer"]["environment"]["QA_BOT_DATABASE_URL"] == bot["environment"]["QA_BOT_DATABASE_URL"]
     assert "443:443" in services["proxy"]["ports"]
     assert "reverse_proxy" in compose["configs"]["caddyfile"]["content"]
-    assert ".[bot,use,pg]" in (ROOT / "deploy" / "Dockerfile").read_text("utf-8")
+    assert ".[bot,e5,news,pg]" in (ROOT / "deploy" / "Dockerfile").read_text("utf-8")  # the pg extra is in the image

@@ -23,7 +23,7 @@ from ...bm25 import BM25Segment, rows_of
 from ...embed import Embedder
 from ...errors import IndexCorruptError
 from ...granules import Granules
-from ...ingest import Document, Passage, split_document
+from ...ingest import Document, Passage, split_documents
 from .faiss_store import FaissVectorStore
 
 FILES = {"db": "passages-{}.sqlite", "faiss": "vectors-{}.faiss", "bm25": "bm25-{}.npz",
@@ -234,7 +234,7 @@ def write_segment(index_dir: Path, name: str, documents: Sequence[Document], emb
     """Split, embed and index `documents` into the files of a new segment whose ids start at `first_id`."""
     files = SegmentInfo(name, 0, 0, "", 0, 0).files()
     stage(f"Splitting {len(documents)} article(s) into passages")
-    passages = [p for doc in documents for p in split_document(doc, max_chars)]
+    passages = split_documents(documents, max_chars, progress)
     stage(f"Embedding {len(passages)} passage(s) with {embedder.model_name}")
     vectors = embedder.encode_passages([p.text for p in passages], progress=progress).reshape(-1, embedder.dim)
     sentences = sentence_vectors(embedder, passages, progress)

@@ -19,7 +19,7 @@ import numpy as np
 
 from ...embed import Embedder
 from ...errors import QABotError
-from ...ingest import Document, Passage, split_document
+from ...ingest import Document, Passage, split_documents
 from ...lang import analyze
 from ...settings import Settings
 from ...translit import MIN_LENGTH, _trigrams, skeleton
@@ -68,7 +68,7 @@ def update_index(settings: Settings, documents: Sequence[Document], embedder: Em
             delete_documents(conn, report.removed + report.changed)
             todo = [new_docs[d] for d in report.added + report.changed]
             stage(f"Splitting {len(todo)} article(s) into passages")
-            passages = [p for doc in todo for p in split_document(doc, max_chars)]
+            passages = split_documents(todo, max_chars, progress)
             stage(f"Embedding {len(passages)} passage(s) with {embedder.model_name}")
             vectors = embedder.encode_passages([p.text for p in passages], progress=progress)
             sentence_vectors = _sentence_vectors(embedder, passages, progress)
