@@ -71,7 +71,10 @@ def build_application(settings: Settings, service: QAService, state: BotState | 
                 get_updates_request=request or TelegramRequest(connection_pool_size=1, read_timeout=read_timeout),
                 defaults=Defaults(parse_mode=ParseMode.HTML, allow_sending_without_reply=True,
                                   link_preview_options=LinkPreviewOptions(is_disabled=True)),
-                rate_limiter=RetryingRateLimiter(**retry_options), on_unparseable=core.unparseable, **extra)
+                rate_limiter=RetryingRateLimiter(on_retry=core.metrics.telegram_retries.inc,
+                                                 on_error=lambda exc: core.metrics.telegram_errors.labels(
+                                                     type(exc).__name__).inc(), **retry_options),
+                on_unparseable=core.unparseable, **extra)
     app = Application.builder().bot(bot).concurrent_updates(True).build()
     app.bot_data["core"] = core
     handlers.register(app)
@@ -103,8 +106,10 @@ async def reload_loop(core: BotCore, interval: float) -> None:
             if await asyncio.to_thread(core.service.reload_if_changed):
                 info = core.service.info()
                 log.info("hot reload: now serving generation %s (%s passages)", info.generation, info.passages)
+                core.metrics.reloads.labels("ok").inc()
             core.reload_ok()
         except Exception as exc:  # noqa: BLE001 - whatever it is, the previous index keeps serving
+            core.metrics.reloads.labels("failed").inc()
             core.reload_failed(exc)
 
 
@@ -231,7 +236,8 @@ async def run_bot(app: Application, stop: asyncio.Event, poll_interval: float = 
             log.warning("setMyCommands failed: %s", exc)
         if settings.bot.health_port:
             try:
-                health = await start_health_server(core.health, settings.bot.health_port, settings.bot.health_listen)
+                health = await start_health_server(core.health, settings.bot.health_port, settings.bot.health_listen,
+                                                   metrics=core.metrics)
             except OSError as exc:
                 raise SettingsError(f"Cannot open the health endpoint on {settings.bot.health_listen}:"
                                     f"{settings.bot.health_port} ({exc.strerror}). Set QA_BOT_HEALTH_PORT to a free "

@@ -24,6 +24,7 @@ from ..settings import Settings
 from ..types import Answer, IndexInfo, SearchResult
 from .html import render_results
 from .i18n import t
+from .metrics import Metrics
 from .ratelimit import RateLimiter
 from .state import BotState, more_data
 
@@ -67,6 +68,11 @@ class BotCore:
         # default (cpu+4 threads), which oversubscribes small machines (measured: 2 workers 136 ms per
         # question vs 6 workers 213 ms on 2 cores, USE backend).
         self.executor = ThreadPoolExecutor(max_workers=search_workers(), thread_name_prefix="qa-search")
+        self.metrics = Metrics(self._index_figures)
+
+    def _index_figures(self) -> tuple[int, str]:
+        info = self.service.info()
+        return info.passages, info.generation
 
     # ------------------------------------------------------------------ transport
     def unparseable(self, update_id: int) -> None:
@@ -115,6 +121,7 @@ class BotCore:
             return Page([t("no_words", lang, example=t("example", lang))], answered=False)
         except QABotError as exc:
             self._search_failed(exc)
+            self.metrics.question("error")
             return Page([t("error", lang)], answered=False)
         self.search_error = None
         shown = answer.results[:k]
@@ -153,11 +160,13 @@ class BotCore:
 
     def _log(self, chat_type: str, lang: str, question: str, began: float, answered: str, results: int,
              offset: int) -> None:
-        latency_ms = (time.perf_counter() - began) * 1000
+        seconds = time.perf_counter() - began
         self.counts["questions"] += 1
         self.counts["answered" if answered == "yes" else "unanswered"] += 1
+        self.metrics.question("answered" if answered == "yes" else "abstained", seconds)
         log.info("question chat_type=%s lang=%s chars=%d offset=%d latency_ms=%.1f answered=%s results=%d",
-                 chat_type, lang, len(question), offset, latency_ms, answered, results)
+                 chat_type, lang, len(question), offset, seconds * 1000, answered, results)
+        log.debug("question text=%r", question)  # the text itself only at debug level
 
     async def inline_results(self, question: str, lang: str) -> list[SearchResult]:
         """Top passages for inline mode (no pages, no buttons); empty when nothing fits or no words."""
@@ -165,9 +174,11 @@ class BotCore:
         try:
             answer = await self._off_loop(self.service.search, question, self.settings.top_k)
         except QuestionError:
+            self.metrics.question("abstained")
             return []
         except QABotError as exc:
             self._search_failed(exc)
+            self.metrics.question("error")
             return []
         self.search_error = None
         results = answer.results if answer.answered else []

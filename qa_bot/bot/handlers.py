@@ -118,15 +118,19 @@ async def guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     lang = lang_for(update)
     if update.callback_query:
+        core.metrics.question("refused")
         with suppress(TelegramError):
             await update.callback_query.answer(t("refused", lang), show_alert=True)
     elif update.inline_query:
+        core.metrics.question("refused")
         with suppress(TelegramError):
             await update.inline_query.answer([], cache_time=300, is_personal=True)
     elif update.message and chat is not None:
         addressed = chat.type == ChatType.PRIVATE or (update.message.text or "").startswith("/") \
             or addressed_question(update.message, context.bot.username, context.bot.id) is not None
         ident = user.id if (user and chat.type == ChatType.PRIVATE) else chat.id
+        if addressed:
+            core.metrics.question("refused")
         if addressed and await asyncio.to_thread(core.state.first_refusal, ident):
             log.info("refused chat_type=%s", chat.type)
             with suppress(TelegramError):
@@ -178,6 +182,8 @@ async def reload_(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await message_of(update).reply_text(t("admin_only", lang))
         return
     changed = await asyncio.to_thread(core.service.reload_if_changed)
+    if changed:
+        core.metrics.reloads.labels("ok").inc()
     info = await asyncio.to_thread(core.service.info)
     key = "reloaded" if changed else "not_reloaded"
     await message_of(update).reply_text(t(key, lang, passages=info.passages,
@@ -220,7 +226,10 @@ async def answer(update: Update, context: ContextTypes.DEFAULT_TYPE, question: s
     core, lang = core_of(context), lang_for(update, question)
     message, chat = message_of(update), chat_of(update)
     if await over_limit(update, context):
+        core.metrics.question("rate_limited")
         return
+    log.debug("question from user=%s chat=%s", update.effective_user.id if update.effective_user else None,
+              chat.id)  # who asked: only at debug level, never in metrics
     typing = asyncio.create_task(_typing_after(context, chat.id, TYPING_AFTER))
     try:
         page = await core.ask(question, lang, chat.type)
@@ -272,6 +281,7 @@ async def more(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     user_id = query.from_user.id
     if not core.limiter.allow(user_id):
+        core.metrics.question("rate_limited")
         await query.answer(t("rate_limited", lang, limit=core.settings.bot.rate_limit), show_alert=True)
         return
     await query.answer()
@@ -293,7 +303,11 @@ async def inline(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         raise TypeError("the inline handler got an update without an inline query")
     question = one_line(query.query or "")
     lang = lang_for(update, question)
-    if not question or not core.limiter.allow(query.from_user.id):
+    if not question:
+        await query.answer([], cache_time=5, is_personal=True)
+        return
+    if not core.limiter.allow(query.from_user.id):
+        core.metrics.question("rate_limited")
         await query.answer([], cache_time=5, is_personal=True)
         return
     results = await core.inline_results(question, lang)

@@ -76,11 +76,14 @@ class RetryingRateLimiter(AIORateLimiter):
     """AIORateLimiter (waits out 429) that also retries transient failures for up to `retry_for` seconds."""
 
     def __init__(self, retry_for: float = RETRY_FOR, backoff: float = 0.5, max_backoff: float = 15.0,
-                 max_retries: int = 5, **kwargs: Any) -> None:
+                 max_retries: int = 5, on_retry: Callable[[], None] | None = None,
+                 on_error: Callable[[BaseException], None] | None = None, **kwargs: Any) -> None:
         super().__init__(max_retries=max_retries, **kwargs)
         self.retry_for = retry_for
         self.backoff = backoff
         self.max_backoff = max_backoff
+        self.on_retry = on_retry or (lambda: None)  # metrics: every call sent again (429 waits included)
+        self.on_error = on_error or (lambda exc: None)  # metrics: every call that failed for good
 
     async def process_request(
         self,
@@ -91,13 +94,33 @@ class RetryingRateLimiter(AIORateLimiter):
         data: dict[str, Any],
         rate_limit_args: int | None,
     ) -> bool | dict[str, Any] | list[dict[str, Any]]:
+        try:
+            return await self._with_retries(callback, args, kwargs, endpoint, data, rate_limit_args)
+        except MaybeDelivered:
+            raise  # most likely sent: not an error the user sees
+        except TelegramError as exc:
+            self.on_error(exc)
+            raise
+
+    async def _with_retries(self, callback: Callable[..., Coroutine[Any, Any, Any]], args: Any,
+                            kwargs: dict[str, Any], endpoint: str, data: dict[str, Any],
+                            rate_limit_args: int | None) -> Any:
+        calls = 0
+
+        async def counted(*a: Any, **kw: Any) -> Any:
+            nonlocal calls
+            calls += 1
+            if calls > 1:  # AIORateLimiter's own 429 retries come through here too
+                self.on_retry()
+            return await callback(*a, **kw)
+
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.retry_for
         delay = self.backoff
         attempt = 0
         while True:
             try:
-                return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
+                return await super().process_request(counted, args, kwargs, endpoint, data, rate_limit_args)
             except TelegramError as exc:
                 if not is_transient(exc):
                     raise
