@@ -334,9 +334,9 @@ def settings_(markdown: bool, section: str | None) -> None:
 
 # The bot and the bench register their commands here; their modules import the heavy parts lazily.
 from .bench.commands import bench  # noqa: E402
-from .bot.commands import loadtest, serve  # noqa: E402
+from .bot.commands import feedback, loadtest, serve  # noqa: E402
 
-for _command in (serve, loadtest, bench):
+for _command in (serve, loadtest, feedback, bench):
     cli.add_command(_command)
 
 

@@ -71,7 +71,8 @@ def test_private_group_inline_conversation(linked_articles: Path, tmp_path: Path
                 more = await api.wait_until(lambda: api.sent_to(1)[1:])
                 assert api.callback_answers and not api.callback_answers[-1].get("show_alert")
                 assert "<blockquote" in more[0].text and more[0].text != reply.text
-                await api.wait_until(lambda: reply.reply_markup is None)
+                await api.wait_until(lambda: len(reply.reply_markup["inline_keyboard"]) == 1)
+                assert [b["text"] for b in reply.reply_markup["inline_keyboard"][0]] == ["👍", "👎"]
 
                 # English question: English source line; the linked article shows its escaped title and URL.
                 api.message(2, EN_QUESTION, language_code="en")
@@ -87,7 +88,7 @@ def test_private_group_inline_conversation(linked_articles: Path, tmp_path: Path
                 [en_none] = await api.wait_until(lambda: api.sent_to(4))
                 assert "nichts Passendes" in de_none.text and "<blockquote>" not in de_none.text
                 assert "found nothing" in en_none.text and "/sources" in en_none.text
-                assert de_none.reply_markup is None
+                assert [b["text"] for row in de_none.reply_markup["inline_keyboard"] for b in row] == ["👍", "👎"]
 
                 # Group: quiet unless mentioned or replied to; answers as a reply to the question.
                 group = -100123

@@ -106,3 +106,38 @@ def loadtest(users: int | None, questions: int, duration: float | None, interval
 
     report = run_loadtest(users or 20, questions, timeout=timeout, **overrides)
     click.echo(json.dumps(report) if as_json else format_report(report))
+
+
+@click.command(name="feedback")
+@click.option("--json", "as_json", is_flag=True, help="Print every rated answer as one JSON object.")
+@click.option("--export", "export", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the 👎 questions to FILE in the format of the seed question file (for `qa-bot eval`).")
+@click.option("--index-dir", type=click.Path(path_type=Path), help="Index folder [env QA_BOT_INDEX_DIR]: the state "
+              "file's default place.")
+def feedback(as_json: bool, export: Path | None, index_dir: Path | None) -> None:
+    """What users rated with 👍 / 👎 in the bot (read from the bot's state file)."""
+    import json
+
+    from ..settings import load_settings
+    from .feedback import export_misses, summary_text
+    from .state import BotState
+
+    settings = load_settings(index_dir=index_dir)
+    path = settings.state_path()
+    if not path.exists():
+        raise click.ClickException(f"No bot state file at {path} (the bot has not run with this setting, or "
+                                   "QA_BOT_STATE_FILE / QA_BOT_INDEX_DIR point elsewhere).")
+    state = BotState(path)
+    try:
+        rated, counts = state.feedback(), state.feedback_summary()
+    finally:
+        state.close()
+    if export is not None:
+        data = export_misses(rated)
+        export.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", "utf-8")
+        click.echo(f"Wrote {len(data['questions'])} question(s) rated 👎 to {export}.")
+        return
+    if as_json:
+        click.echo(json.dumps({"state_file": str(path), **counts, "answers": rated}, ensure_ascii=False))
+        return
+    click.echo(summary_text(path, counts, rated))

@@ -47,6 +47,7 @@ class Page:
     answered: bool
     more: str | None = None
     results: list[SearchResult] = field(default_factory=list)
+    answer_id: int | None = None  # for the 👍 / 👎 buttons: the page as stored in the bot state
 
 
 class BotCore:
@@ -115,7 +116,7 @@ class BotCore:
         k = self.settings.top_k
         began = time.perf_counter()
         try:
-            answer, key = await self._off_loop(self._search, question, lang, k, offset)
+            answer, key, answer_id = await self._off_loop(self._search, question, lang, k, offset)
         except QuestionError:
             self._log(chat_type, lang, question, began, "no_words", 0, offset)
             return Page([t("no_words", lang, example=t("example", lang))], answered=False)
@@ -127,12 +128,13 @@ class BotCore:
         shown = answer.results[:k]
         if not answer.answered or not shown:
             self._log(chat_type, lang, question, began, "no" if offset == 0 else "no_more", 0, offset)
-            return Page([t("nothing_found" if offset == 0 else "no_more", lang)], answered=False)
+            return Page([t("nothing_found" if offset == 0 else "no_more", lang)], answered=False,
+                        answer_id=answer_id)
         more = None
         if len(answer.results) > k and offset + k < k * MAX_PAGES:
             more = more_data(key, offset + k)
         self._log(chat_type, lang, question, began, "yes", len(shown), offset)
-        return Page(render_results(shown, lang), answered=True, more=more, results=shown)
+        return Page(render_results(shown, lang), answered=True, more=more, results=shown, answer_id=answer_id)
 
     def _search_failed(self, exc: QABotError) -> None:
         self.counts["errors"] += 1
@@ -148,15 +150,22 @@ class BotCore:
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.state.close()
 
-    def _search(self, question: str, lang: str, k: int, offset: int) -> tuple[Answer, str]:
+    def _search(self, question: str, lang: str, k: int, offset: int) -> tuple[Answer, str, int | None]:
         answer = self.service.search(question, k + 1, offset)  # one extra tells whether "more" has anything
         key = ""
-        if answer.answered and len(answer.results) > k:
-            try:
+        answer_id = None
+        try:
+            if answer.answered and len(answer.results) > k:
                 key = self.state.put_question(question, lang)
-            except sqlite3.Error as exc:  # the answer matters more than its "more" button
-                log.warning("could not store the question for its \"more\" button: %s", exc)
-        return answer, key
+            shown = answer.results[:k] if answer.answered else []
+            if shown or offset == 0:  # a rated "nothing found" is a miss worth knowing about too
+                answer_id = self.state.record_answer(question, lang, offset, bool(shown), [
+                    {"rank": r.rank, "passage_id": r.passage_id, "doc_id": r.source.doc_id,
+                     "paragraph": r.source.paragraph, "title": r.source.title, "score": round(float(r.score), 4),
+                     "text": r.text} for r in shown])
+        except sqlite3.Error as exc:  # the answer matters more than its buttons
+            log.warning("could not store the question for its buttons: %s", exc)
+        return answer, key, answer_id
 
     def _log(self, chat_type: str, lang: str, question: str, began: float, answered: str, results: int,
              offset: int) -> None:

@@ -41,7 +41,7 @@ from .core import BotCore, Page
 from .html import MAX_MESSAGE, escape, render_result, render_sources, tg_len
 from .i18n import reply_lang, t
 from .retry import MaybeDelivered
-from .state import parse_more_data
+from .state import feedback_data, parse_feedback_data, parse_more_data
 
 log = logging.getLogger("qa_bot.bot")
 
@@ -78,10 +78,15 @@ def lang_for(update: Update, question: str | None = None) -> str:
     return reply_lang(user.language_code if user else None, question)
 
 
-def more_keyboard(data: str | None, lang: str) -> InlineKeyboardMarkup | None:
-    if not data:
-        return None
-    return InlineKeyboardMarkup([[InlineKeyboardButton(t("more_button", lang), callback_data=data)]])
+def page_keyboard(page: Page, lang: str) -> InlineKeyboardMarkup | None:
+    """"More ▸" (when there is more) and 👍 / 👎 (when the page was stored) under the last message."""
+    rows = []
+    if page.more:
+        rows.append([InlineKeyboardButton(t("more_button", lang), callback_data=page.more)])
+    if page.answer_id is not None:
+        rows.append([InlineKeyboardButton("👍", callback_data=feedback_data(page.answer_id, "u")),
+                     InlineKeyboardButton("👎", callback_data=feedback_data(page.answer_id, "d"))])
+    return InlineKeyboardMarkup(rows) if rows else None
 
 
 async def deliver(send: Awaitable[Any]) -> None:
@@ -94,7 +99,7 @@ async def send_page(message: Message, page: Page, lang: str) -> None:
     """Send a page as replies to `message`; the "more" button goes under the last part."""
     for i, text in enumerate(page.messages):
         last = i == len(page.messages) - 1
-        await deliver(message.reply_text(text, reply_markup=more_keyboard(page.more, lang) if last else None))
+        await deliver(message.reply_text(text, reply_markup=page_keyboard(page, lang) if last else None))
 
 
 async def over_limit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
@@ -200,7 +205,8 @@ async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if update.effective_chat is None or update.effective_chat.type != ChatType.PRIVATE:
         await message_of(update).reply_text(t("private_only", lang))  # counters are not for the group
         return
-    body = json.dumps(core.health(), indent=1, ensure_ascii=False)
+    report = {**core.health(), "feedback": await asyncio.to_thread(core.state.feedback_summary)}
+    body = json.dumps(report, indent=1, ensure_ascii=False)
     await message_of(update).reply_text(f"<pre>{escape(body)}</pre>")
 
 
@@ -288,12 +294,28 @@ async def more(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     question, asked_lang = entry
     page = await core.ask(question, asked_lang, query.message.chat.type, offset=parsed[1])
     if isinstance(query.message, Message):
-        with suppress(TelegramError):  # the old button has done its job
-            await query.edit_message_reply_markup(reply_markup=None)
+        keep = [row for row in (query.message.reply_markup.inline_keyboard if query.message.reply_markup else ())
+                if all((button.callback_data or "").startswith("f:") for button in row)]
+        with suppress(TelegramError):  # the "More" button has done its job; 👍 / 👎 stay
+            await query.edit_message_reply_markup(reply_markup=InlineKeyboardMarkup(keep) if keep else None)
     for i, text in enumerate(page.messages):
         last = i == len(page.messages) - 1
         await deliver(context.bot.send_message(query.message.chat.id, text,
-                                               reply_markup=more_keyboard(page.more, asked_lang) if last else None))
+                                               reply_markup=page_keyboard(page, asked_lang) if last else None))
+
+
+async def feedback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """👍 / 👎 under an answer: stored with the question and the passages shown; a short thank-you."""
+    core, lang = core_of(context), lang_for(update)
+    query = update.callback_query
+    parsed = parse_feedback_data(query.data)
+    stored = parsed is not None and await asyncio.to_thread(core.state.vote, parsed[0], query.from_user.id, parsed[1])
+    if not stored:
+        log.info("stale or forged feedback data")
+        await query.answer(t("stale_button", lang), show_alert=True)
+        return
+    log.info("feedback vote=%s", "up" if parsed[1] > 0 else "down")
+    await query.answer(t("feedback_thanks", lang))
 
 
 async def inline(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -354,6 +376,7 @@ def register(app: Application) -> None:
                                    group_text))
     app.add_handler(MessageHandler(new_message & filters.ChatType.PRIVATE & ~filters.TEXT
                                    & ~filters.StatusUpdate.ALL, other_input))
+    app.add_handler(CallbackQueryHandler(feedback, pattern=r"^f:"))
     app.add_handler(CallbackQueryHandler(more))
     app.add_handler(InlineQueryHandler(inline))
     app.add_error_handler(on_error)

@@ -126,6 +126,12 @@ TEXTS: dict[str, dict[str, str]] = {
     "more_button": {"en": "More ▸", "de": "Mehr ▸", "ru": "Ещё ▸", "uk": "Ще ▸", "es": "Más ▸", "fr": "Plus ▸"},
     "no_more": {"en": "No further passages.", "de": "Keine weiteren Stellen.", "ru": "Других фрагментов нет.",
                 "uk": "Інших фрагментів немає.", "es": "No hay más pasajes.", "fr": "Pas d’autres passages."},
+    "feedback_thanks": {"en": "Thank you! Your rating helps to improve the answers.",
+                        "de": "Danke! Deine Bewertung hilft, die Antworten zu verbessern.",
+                        "ru": "Спасибо! Ваша оценка помогает улучшать ответы.",
+                        "uk": "Дякуємо! Ваша оцінка допомагає покращувати відповіді.",
+                        "es": "¡Gracias! Tu valoración ayuda a mejorar las respuestas.",
+                        "fr": "Merci ! Votre avis aide à améliorer les réponses."},
     "stale_button": {
         "en": "This button has expired. Please ask your question again.",
         "de": "Dieser Knopf ist abgelaufen. Bitte stell deine Frage noch einmal.",
