@@ -164,6 +164,15 @@ class QAService:
         return collected, self.index(paths or None, rebuild=rebuild, progress=progress, on_stage=on_stage,
                                      prune=prune)
 
+    def add_upload(self, name: str, data: bytes, progress: bool = False) -> tuple[Collected, IndexReport]:
+        """An uploaded document (HTML, PDF, TXT, MD; at most `max_source_mb`), saved into the articles
+        folder's `uploads/` and indexed."""
+        from .news.collect import Collector
+
+        collector = Collector(self.settings.articles_dir, self.settings.max_source_mb * 1024 * 1024)
+        collected = collector.add_upload(name, data)
+        return collected, self.index(collected.paths, progress=progress)
+
     def _unchanged_report(self) -> IndexReport:
         try:
             info, docs = self.info(), self.sources()

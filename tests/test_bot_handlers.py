@@ -252,3 +252,29 @@ def test_stats_in_a_group_stay_out_of_the_group(shared_hash_service, tmp_path: P
     sent = request.sent()
     assert all("passages" not in p["text"] and "<pre>" not in p["text"] for p in sent if p["chat_id"] == -100)
     assert any("private chat" in p["text"] for p in sent)
+
+
+def test_sources_are_paged_with_buttons(tmp_path: Path) -> None:
+    from conftest import make_service
+
+    articles = tmp_path / "many"
+    articles.mkdir()
+    for i in range(40):
+        (articles / f"a{i:02d}.txt").write_text(f"Artikel {i} berichtet über den Hafen Nummer {i}.\n", "utf-8")
+    service = make_service(articles, tmp_path / "index")
+
+    async def scenario(app) -> None:
+        await feed(app, message(1, "/sources", update_id=1, lang="en"))
+        await feed(app, {"update_id": 2, "callback_query": {
+            "id": "c1", "chat_instance": "i", "data": "s:2",
+            "message": {"message_id": 1001, "date": int(time.time()), "text": "x", "from": BOT,
+                        "chat": {"id": 1, "type": "private"}},
+            "from": {"id": 1, "is_bot": False, "first_name": "U", "language_code": "en"}}})
+
+    request = run(service, tmp_path, scenario)
+    [first] = request.sent()
+    assert first["text"].startswith("<b>40 article(s), 40 passages</b> · page 1/3\n1. ")
+    assert [b["callback_data"] for b in first["reply_markup"]["inline_keyboard"][0]] == ["s:2"]
+    [edit] = request.named("editMessageText")
+    assert edit["message_id"] == 1001 and "page 2/3\n16. " in edit["text"]
+    assert [b["text"] for b in edit["reply_markup"]["inline_keyboard"][0]] == ["◂", "▸"]

@@ -93,7 +93,8 @@ def test_sources_listing_is_valid_html() -> None:
 
 def test_every_text_exists_in_six_languages_and_is_valid_html() -> None:
     values = {"example": "x", "username": "bot", "documents": 2, "passages": 17, "limit": 10, "n": 4,
-              "built_at": "2024", "text": ""}
+              "built_at": "2024", "text": "", "articles": 1, "titles": "• T", "seconds": 5, "count": 2,
+              "error": "x", "size": "3.0", "page": 1, "pages": 2}
     for key, table in TEXTS.items():
         assert set(table) == set(LANGS) == {"en", "de", "ru", "uk", "es", "fr"}, key
         for lang in LANGS:
@@ -167,3 +168,20 @@ def test_fake_server_html_check_catches_what_telegram_rejects() -> None:
                 "<blockquote><blockquote>x</blockquote></blockquote>"):
         assert html_problem(bad) is not None, bad
     assert html_problem('<b>x</b> &amp; <a href="https://e.org">y</a> <blockquote>q</blockquote>') is None
+
+
+def test_sources_pages_are_single_valid_messages_newest_first() -> None:
+    from qa_bot.bot.html import newest_first, render_sources_page
+
+    docs = [DocumentInfo(f"d{i:03d}", f"Titel <{i}> & Co " + "lang " * 30, f"d{i}.txt",
+                         "https://e.org/" + "x" * 300 + "?a=1&b=2", "Reuters", f"2024-10-{1 + i % 28:02d}", 5)
+            for i in range(300)]
+    ordered = newest_first(docs + [DocumentInfo("undated", "Ohne Datum", "u.txt", None, None, None, 1)])
+    assert ordered[0].published == "2024-10-28" and ordered[-1].doc_id == "undated"
+    texts = []
+    for page in (1, 2, 20, 21):
+        text, shown, pages = render_sources_page(ordered, 1500, "en", page)
+        assert html_problem(text) is None and pages == 21 and shown == min(page, 21)
+        texts.append(text)
+    assert texts[0].startswith("<b>301 article(s), 1500 passages</b> · page 1/21\n1. ")
+    assert texts[3].endswith("301. Ohne Datum — 1 passages") and texts[2] != texts[3]

@@ -65,7 +65,10 @@ def build_application(settings: Settings, service: QAService, state: BotState | 
         from .shared import SharedRateLimiter
 
         core.limiter = SharedRateLimiter(state, settings.bot.rate_limit)  # type: ignore[assignment,arg-type]
-    extra: dict[str, Any] = {"base_url": settings.bot.telegram_base_url} if settings.bot.telegram_base_url else {}
+    extra: dict[str, Any] = {}
+    if settings.bot.telegram_base_url:  # a self-hosted Bot API server serves files at /file/bot<token>/…
+        extra["base_url"] = settings.bot.telegram_base_url
+        extra["base_file_url"] = file_url_for(settings.bot.telegram_base_url)
     bot = QABot(settings.bot.telegram_token,
                 request=request or TelegramRequest(connection_pool_size=256, read_timeout=read_timeout),
                 get_updates_request=request or TelegramRequest(connection_pool_size=1, read_timeout=read_timeout),
@@ -79,6 +82,12 @@ def build_application(settings: Settings, service: QAService, state: BotState | 
     app.bot_data["core"] = core
     handlers.register(app)
     return app
+
+
+def file_url_for(base_url: str) -> str:
+    """`http://host:8081/bot` -> `http://host:8081/file/bot`: where that server serves downloads."""
+    head, sep, _tail = base_url.rstrip("/").rpartition("/bot")
+    return f"{head}/file/bot" if sep else base_url.rstrip("/") + "/file/bot"
 
 
 async def register_commands(app: Application) -> None:

@@ -70,6 +70,7 @@ class BotCore:
         # question vs 6 workers 213 ms on 2 cores, USE backend).
         self.executor = ThreadPoolExecutor(max_workers=search_workers(), thread_name_prefix="qa-search")
         self.metrics = Metrics(self._index_figures)
+        self.adding_source = asyncio.Lock()  # admins' sources are indexed one at a time
 
     def _index_figures(self) -> tuple[int, str]:
         info = self.service.info()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import Awaitable
 from contextlib import suppress
 from typing import Any
@@ -36,9 +37,10 @@ from telegram.ext import (
     filters,
 )
 
+from ..errors import QABotError
 from ..text import one_line
 from .core import BotCore, Page
-from .html import MAX_MESSAGE, escape, render_result, render_sources, tg_len
+from .html import MAX_MESSAGE, escape, newest_first, render_result, render_sources_page, tg_len
 from .i18n import reply_lang, t
 from .retry import MaybeDelivered
 from .state import feedback_data, parse_feedback_data, parse_more_data
@@ -47,7 +49,7 @@ log = logging.getLogger("qa_bot.bot")
 
 PUBLIC_COMMANDS = ("start", "help", "sources")
 TYPING_AFTER = 0.8  # seconds
-MAX_SOURCES_MESSAGES = 3  # /sources lists at most this many messages of articles
+SOURCES_PREFIX = "s:"  # callback data of the /sources page buttons
 
 
 def core_of(context: ContextTypes.DEFAULT_TYPE) -> BotCore:
@@ -166,17 +168,41 @@ async def _help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def sources(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The indexed articles, newest first, one page per message with ◂ / ▸ buttons (a large corpus is
+    browsed page by page instead of arriving as a flood of messages)."""
     if await over_limit(update, context):
         return
     core, lang = core_of(context), lang_for(update)
-    docs, info = await asyncio.to_thread(lambda: (core.service.sources(), core.service.info()))
-    messages = render_sources(docs, info.passages, lang)
-    if len(messages) > MAX_SOURCES_MESSAGES:
-        shown = sum(text.count("\n") + 1 for text in messages[:MAX_SOURCES_MESSAGES]) - 1  # minus the heading
-        messages = messages[:MAX_SOURCES_MESSAGES - 1] + [
-            messages[MAX_SOURCES_MESSAGES - 1] + "\n" + t("sources_more", lang, n=len(docs) - shown)]
-    for text in messages:
-        await deliver(message_of(update).reply_text(text))
+    text, markup = await asyncio.to_thread(_sources_page, core, lang, 1)
+    await deliver(message_of(update).reply_text(text, reply_markup=markup))
+
+
+def _sources_page(core: BotCore, lang: str, page: int) -> tuple[str, InlineKeyboardMarkup | None]:
+    docs, info = newest_first(core.service.sources()), core.service.info()
+    text, page, pages = render_sources_page(docs, info.passages, lang, page)
+    buttons = []
+    if page > 1:
+        buttons.append(InlineKeyboardButton("◂", callback_data=f"{SOURCES_PREFIX}{page - 1}"))
+    if page < pages:
+        buttons.append(InlineKeyboardButton("▸", callback_data=f"{SOURCES_PREFIX}{page + 1}"))
+    return text, InlineKeyboardMarkup([buttons]) if buttons else None
+
+
+async def sources_page(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """◂ / ▸ under /sources: the message shows the other page."""
+    core, lang = core_of(context), lang_for(update)
+    query = update.callback_query
+    match = re.fullmatch(rf"{SOURCES_PREFIX}([0-9]{{1,6}})", query.data or "")
+    if match is None or query.message is None:
+        await query.answer(t("stale_button", lang), show_alert=True)
+        return
+    if not core.limiter.allow(query.from_user.id):
+        await query.answer(t("rate_limited", lang, limit=core.settings.bot.rate_limit), show_alert=True)
+        return
+    text, markup = await asyncio.to_thread(_sources_page, core, lang, int(match.group(1)))
+    await query.answer()
+    with suppress(TelegramError):  # "message is not modified" when pressed twice: nothing to do
+        await deliver(query.edit_message_text(text, reply_markup=markup))
 
 
 async def reload_(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -259,6 +285,86 @@ async def group_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     question = addressed_question(message_of(update), context.bot.username, context.bot.id)
     if question is not None:
         await answer(update, context, question)
+
+
+# ---------------------------------------------------------------------- admins add sources
+BOT_API_DOWNLOAD_MB = 20  # the Bot API serves bots no larger files
+UPLOAD_TYPES = (".html", ".htm", ".pdf", ".txt", ".md")
+
+
+async def source_url(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """An admin sends a URL (web page, PDF or RSS/Atom feed): fetched, saved and indexed."""
+    url = (update.effective_message.text or "").strip()
+    service = core_of(context).service
+    await _add_source(update, context, lambda: asyncio.to_thread(service.add_sources, [url]))
+
+
+async def source_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """An admin sends a document (HTML, PDF, TXT, MD): checked for type and size, downloaded, indexed."""
+    core, lang = core_of(context), lang_for(update)
+    if not await _admin_for_sources(update, core, lang):
+        return
+    document = update.effective_message.document
+    name = document.file_name or "document"
+    if not name.lower().endswith(UPLOAD_TYPES):
+        await deliver(update.effective_message.reply_text(t("source_bad_type", lang)))
+        return
+    limit_mb = min(core.settings.max_source_mb, BOT_API_DOWNLOAD_MB)
+    if (document.file_size or 0) > limit_mb * 1024 * 1024:
+        await deliver(update.effective_message.reply_text(t("source_too_large", lang, limit=limit_mb,
+                                                            size=f"{document.file_size / 1048576:.1f}")))
+        return
+
+    async def work():
+        data = bytes(await (await document.get_file()).download_as_bytearray())
+        return await asyncio.to_thread(core.service.add_upload, name, data)
+
+    await _add_source(update, context, work)
+
+
+async def _admin_for_sources(update: Update, core: BotCore, lang: str) -> bool:
+    if core.is_admin(update.effective_user.id if update.effective_user else None):
+        return True
+    await deliver(update.effective_message.reply_text(t("sources_admins_only", lang)))
+    return False
+
+
+async def _add_source(update: Update, context: ContextTypes.DEFAULT_TYPE, work) -> None:
+    """Run `work()` (fetch or download, then index, off the event loop; one source at a time per process)
+    and report what changed."""
+    core, lang = core_of(context), lang_for(update)
+    message = update.effective_message
+    if not await _admin_for_sources(update, core, lang):
+        return
+    if core.adding_source.locked():
+        await deliver(message.reply_text(t("source_busy", lang)))
+        return
+    async with core.adding_source:
+        await deliver(message.reply_text(t("source_working", lang)))
+        try:
+            collected, report = await work()
+        except (QABotError, TelegramError) as exc:
+            log.warning("adding a source failed: %s", exc)
+            await deliver(message.reply_text(t("source_failed", lang, error=escape(str(exc)))))
+            return
+    log.info("source added: %d article(s) added, %d changed, %d feed(s) subscribed", len(report.added),
+             len(report.changed), len(collected.feeds_added))
+    lines = []
+    if collected.feeds_added:
+        lines.append(t("source_feed", lang))
+    new = report.added + report.changed
+    if new:
+        titles = {d.doc_id: d.title for d in await asyncio.to_thread(core.service.sources)}
+        shown = [f"• {escape(titles.get(doc_id, doc_id))}" for doc_id in new[:10]]
+        if len(new) > 10:
+            shown.append(f"… +{len(new) - 10}")
+        lines.append(t("source_added", lang, articles=len(new), titles="\n".join(shown),
+                       passages=report.passages_total, seconds=f"{core.settings.bot.reload_interval:g}"))
+    else:
+        lines.append(t("source_unchanged", lang, passages=report.passages_total))
+    if collected.problems:
+        lines.append(t("source_problems", lang, count=len(collected.problems)))
+    await deliver(message.reply_text("\n\n".join(lines)))
 
 
 async def other_input(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -371,12 +477,16 @@ def register(app: Application) -> None:
     app.add_handler(CommandHandler("reload", reload_, filters=new_message))
     app.add_handler(CommandHandler("stats", stats, filters=new_message))
     app.add_handler(MessageHandler(new_message & filters.ChatType.PRIVATE & filters.COMMAND, unknown_command))
+    app.add_handler(MessageHandler(new_message & filters.ChatType.PRIVATE & filters.Regex(r"^\s*https?://\S+\s*$"),
+                                   source_url))
+    app.add_handler(MessageHandler(new_message & filters.ChatType.PRIVATE & filters.Document.ALL, source_document))
     app.add_handler(MessageHandler(new_message & filters.ChatType.PRIVATE & filters.TEXT, private_text))
     app.add_handler(MessageHandler(new_message & filters.ChatType.GROUPS & filters.TEXT & ~filters.COMMAND,
                                    group_text))
     app.add_handler(MessageHandler(new_message & filters.ChatType.PRIVATE & ~filters.TEXT
                                    & ~filters.StatusUpdate.ALL, other_input))
     app.add_handler(CallbackQueryHandler(feedback, pattern=r"^f:"))
+    app.add_handler(CallbackQueryHandler(sources_page, pattern=r"^s:"))
     app.add_handler(CallbackQueryHandler(more))
     app.add_handler(InlineQueryHandler(inline))
     app.add_error_handler(on_error)

@@ -122,14 +122,42 @@ def render_results(results: Sequence[SearchResult], lang: str, limit: int = MAX_
     return split_blocks([render_result(r, lang, limit, lead=i == 0) for i, r in enumerate(results)], limit)
 
 
+def _source_entry(number: int, d: DocumentInfo, lang: str, link: bool = True) -> str:
+    title = escape(d.title or d.doc_id)
+    url = _safe_url(d.url) if link else None
+    name = f'<a href="{escape(url, quote=True)}">{title}</a>' if url else title
+    extras = ", ".join(escape(x) for x in (d.outlet, d.published) if x)
+    return f"{number}. {name}" + (f" ({extras})" if extras else "") + f" — {t('passages', lang, n=d.passages)}"
+
+
 def render_sources(docs: Sequence[DocumentInfo], passages: int, lang: str, limit: int = MAX_MESSAGE) -> list[str]:
-    """The /sources listing: one line per article, linked when it has a URL."""
+    """The whole listing: one line per article, linked when it has a URL, split into messages."""
     head = t("sources_head", lang, documents=len(docs), passages=passages)
-    lines = [head]
-    for i, d in enumerate(docs, 1):
-        title = escape(d.title or d.doc_id)
-        url = _safe_url(d.url)
-        name = f'<a href="{escape(url, quote=True)}">{title}</a>' if url else title
-        extras = ", ".join(escape(x) for x in (d.outlet, d.published) if x)
-        lines.append(f"{i}. {name}" + (f" ({extras})" if extras else "") + f" — {t('passages', lang, n=d.passages)}")
-    return split_blocks(lines, limit, sep="\n")
+    return split_blocks([head] + [_source_entry(i, d, lang) for i, d in enumerate(docs, 1)], limit, sep="\n")
+
+
+SOURCES_PER_PAGE = 15
+
+
+def newest_first(docs: Sequence[DocumentInfo]) -> list[DocumentInfo]:
+    """Articles with a publication date newest first, then the others by id: what a news reader wants."""
+    dated = sorted((d for d in docs if d.published), key=lambda d: (d.published or "", d.doc_id), reverse=True)
+    return dated + sorted((d for d in docs if not d.published), key=lambda d: d.doc_id)
+
+
+def render_sources_page(docs: Sequence[DocumentInfo], passages: int, lang: str, page: int,
+                        per_page: int = SOURCES_PER_PAGE, limit: int = MAX_MESSAGE) -> tuple[str, int, int]:
+    """One page of /sources as one message: (HTML, page shown, number of pages). Pages are numbered from 1;
+    a page past the end shows the last one."""
+    pages = max(1, -(-len(docs) // per_page))
+    page = min(max(page, 1), pages)
+    first = (page - 1) * per_page
+    head = t("sources_head", lang, documents=len(docs), passages=passages)
+    if pages > 1:
+        head += " " + t("sources_page", lang, page=page, pages=pages)
+    entries = list(enumerate(docs[first:first + per_page], first + 1))
+    for link in (True, False):  # without links when long URLs would push the page over the limit
+        text = "\n".join([head] + [_source_entry(i, d, lang, link) for i, d in entries])
+        if tg_len(text) <= limit:
+            return text, page, pages
+    return split_blocks(text.split("\n"), limit, sep="\n")[0], page, pages

@@ -2,7 +2,8 @@
 
 It speaks enough of https://core.telegram.org/bots/api for python-telegram-bot: getMe, deleteWebhook,
 setWebhook, setMyCommands, getUpdates (offsets and long polling), sendMessage, editMessageText,
-editMessageReplyMarkup, answerCallbackQuery, answerInlineQuery, sendChatAction. Every text the bot sends
+editMessageReplyMarkup, answerCallbackQuery, answerInlineQuery, sendChatAction, getFile (and the file
+download URL). Every text the bot sends
 is checked as Telegram HTML (allowed tags, balanced, escaped, at most 4096 characters) and rejected with
 400 like Telegram would. Faults (HTTP 500, 429 with retry_after, dropped connections) can be scheduled.
 """
@@ -132,6 +133,8 @@ class FakeBotAPI:
         self.faults: list[Fault] = []
         self.faults_served: dict[str, int] = {"500": 0, "429": 0, "400": 0, "drop": 0, "badjson": 0, "late": 0}
         self.chats: dict[int, dict] = {}
+        self.files: dict[str, bytes] = {}  # file_id -> content, for getFile and downloads
+        self.downloads: list[str] = []
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -145,6 +148,7 @@ class FakeBotAPI:
     async def start(self, port: int = 0) -> str:
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._download)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", port)
@@ -254,6 +258,36 @@ class FakeBotAPI:
         return web.json_response({"ok": False, "error_code": code, "description": description}, status=code)
 
     # ---------------------------------------------------------------- Bot API methods
+    async def _m_getFile(self, p: dict) -> dict:
+        file_id = str(p.get("file_id"))
+        if file_id not in self.files:
+            raise _ApiError(400, "Bad Request: invalid file_id")
+        return {"file_id": file_id, "file_unique_id": f"u{file_id}", "file_size": len(self.files[file_id]),
+                "file_path": f"documents/{file_id}"}
+
+    async def _download(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            return web.Response(status=401)
+        file_id = request.match_info["path"].rsplit("/", 1)[-1]
+        if file_id not in self.files:
+            return web.Response(status=404)
+        self.downloads.append(file_id)
+        return web.Response(body=self.files[file_id], content_type="application/octet-stream")
+
+    @property
+    def file_base_url(self) -> str:
+        """python-telegram-bot `base_file_url` form."""
+        return f"http://127.0.0.1:{self.port}/file/bot"
+
+    def document(self, user_id: int, file_name: str, data: bytes, mime_type: str = "application/octet-stream",
+                 size: int | None = None, **extra: Any) -> dict:
+        """Push a message with a document (its content downloadable through getFile)."""
+        file_id = f"doc{len(self.files) + 1}"
+        self.files[file_id] = data
+        doc = {"file_id": file_id, "file_unique_id": f"u{file_id}", "file_name": file_name, "mime_type": mime_type,
+               "file_size": len(data) if size is None else size}
+        return self.message(user_id, None, document=doc, **extra)
+
     async def _m_getMe(self, p: dict) -> dict:
         return self.bot_user
 
