@@ -318,7 +318,7 @@ def settings_(markdown: bool, section: str | None) -> None:
         if section is not None and s.section != section:
             continue
         value = current.value(s.name)
-        shown = "***" if (s.secret and value) else ("(not set)" if value in (None, "") else value)
+        shown = "***" if (s.secret and value) else ("(not set)" if value in (None, "", (), frozenset()) else value)
         if isinstance(shown, (frozenset, tuple)):
             shown = ",".join(map(str, sorted(shown)))
         if s.name == "bot_state" and value is None:

@@ -255,7 +255,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Another Bot API server (e.g. a self-hosted `telegram-bot-api`), python-telegram-bot `base_url` "
             "form: `http://127.0.0.1:8081/bot`.", _http_url("http://127.0.0.1:8081/bot"), section="bot"),
     Setting("admin_ids", "QA_BOT_ADMIN_IDS", frozenset(),
-            "User ids allowed to use `/reload` and `/stats` (comma or space separated).", _id_list,
+            "User ids allowed to use `/reload` and `/stats` and to add news sources (URLs, feeds, documents); "
+            "comma or space separated.", _id_list,
             section="bot"),
     Setting("allowed_ids", "QA_BOT_ALLOWED_IDS", frozenset(),
             "If set, only these user or chat ids may use the bot; others get one polite refusal.", _id_list,

@@ -114,7 +114,7 @@ def test_units_put_each_key_where_systemd_reads_it():
     assert bot["Unit"]["StartLimitIntervalSec"] == ["600"] and bot["Unit"]["StartLimitBurst"] == ["5"]
     assert "StartLimitIntervalSec" not in bot["Service"]
     for service in (bot["Service"], index["Service"]):
-        # The first index of 300 articles took about 11 minutes (README): the start timeout leaves room.
+        # The first index of 300 articles needs about 11-12 minutes (README): the start timeout leaves room.
         assert _minutes(service["TimeoutStartSec"][0]) >= 20
         assert service["EnvironmentFile"] == ["/etc/qa-bot/qa-bot.env"] and service["StateDirectory"] == ["qa-bot"]
         assert "QA_BOT_INDEX_DIR=/var/lib/qa-bot/index" in service["Environment"][0]

@@ -156,9 +156,11 @@ async def _soak(duration: float, users: int, think: float, interval: float, faul
                 last = api.last_sent.get(uid)
                 roll = pick.random()
                 started = time.perf_counter()
-                if roll < 0.1 and last and last.reply_markup and last.message_id not in pressed:
+                more = [b["callback_data"] for row in (last.reply_markup or {}).get("inline_keyboard", [])
+                        for b in row if b.get("callback_data", "").startswith("m:")] if last else []
+                if roll < 0.1 and more and last.message_id not in pressed:  # "More" answers with a message
                     pressed.add(last.message_id)
-                    api.press(uid, last, last.reply_markup["inline_keyboard"][0][0]["callback_data"])
+                    api.press(uid, last, more[0])
                 elif roll < 0.15:
                     api.command(uid, "/help")
                 else:
