@@ -146,6 +146,7 @@ def test_odd_input_gets_a_sensible_reply_or_silence(shared_hash_service, tmp_pat
                 await api.wait_until(lambda chat=chat: api.sent_to(chat))
             assert "nur Textfragen" in api.sent_to(10)[0].text
             assert "only answer text" in api.sent_to(12)[0].text
+            assert "Nur die Administratoren" in api.sent_to(13)[0].text  # a document from a non-admin
             assert "Jake Sullivan" in visible_text(api.sent_to(14)[0].text)
             assert "in Worten" in api.sent_to(15)[0].text and "in Worten" in api.sent_to(19)[0].text
             assert "So fragst du" in api.sent_to(17)[0].text

@@ -72,3 +72,34 @@ def test_metrics_are_served_on_the_health_port_with_retries_and_errors(shared_ha
     assert got[("qa_bot_telegram_retries_total", ())] >= 2
     assert got[("qa_bot_questions_total", (("outcome", "answered"),))] == 1
     assert {f.name for f in text_string_to_metric_families(text)} == FAMILIES
+
+
+def test_health_listen_address_is_configurable() -> None:
+    """QA_BOT_HEALTH_LISTEN: bound to the given address only (127.0.0.2 here: loopback, but not 127.0.0.1)."""
+    import urllib.error
+
+    import pytest
+
+    from qa_bot.bot.health import start_health_server
+    from qa_bot.bot.metrics import Metrics
+
+    port = free_port()
+
+    async def scenario() -> tuple[int, str]:
+        runner = await start_health_server(lambda: {"status": "ok"}, port, "127.0.0.2", metrics=Metrics())
+
+        def get(host: str, path: str) -> tuple[int, str]:
+            with urllib.request.urlopen(f"http://{host}:{port}{path}", timeout=5) as response:
+                return response.status, response.read().decode()
+
+        try:
+            status, _ = await asyncio.to_thread(get, "127.0.0.2", "/health")
+            _, metrics = await asyncio.to_thread(get, "127.0.0.2", "/metrics")
+            with pytest.raises(urllib.error.URLError):
+                await asyncio.to_thread(get, "127.0.0.1", "/health")
+            return status, metrics
+        finally:
+            await runner.cleanup()
+
+    status, metrics = asyncio.run(scenario())
+    assert status == 200 and "qa_bot_questions_total" in metrics
