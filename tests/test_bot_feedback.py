@@ -78,3 +78,27 @@ def test_feedback_without_a_state_file_says_where_it_looked(tmp_path: Path, monk
     monkeypatch.setenv("QA_BOT_INDEX_DIR", str(tmp_path / "index"))
     result = CliRunner().invoke(cli, ["feedback"])
     assert result.exit_code == 1 and f"No bot state file at {tmp_path}/index/bot-state.sqlite3" in result.output
+
+
+def test_replicas_keep_feedback_in_postgresql(pg_settings, monkeypatch) -> None:
+    from qa_bot.bot.shared import SharedState
+
+    state = SharedState(pg_settings)
+    try:
+        passages = [{"rank": 1, "passage_id": 3, "doc_id": "d", "paragraph": 2, "title": "T", "score": 0.5,
+                     "text": "Jake Sullivan traf Yermak."}]
+        good = state.record_answer(ANSWERED, "de", 0, True, passages)
+        missed = state.record_answer(MISSED, "de", 0, False, [])
+        assert state.vote(good, 1, 1) and state.vote(missed, 2, -1) and state.vote(missed, 2, -1)
+        assert not state.vote(10**9, 1, -1)  # unknown answer: nothing stored
+        assert state.feedback_summary() == {"answers_shown": 2, "answers_rated": 2, "up": 1, "down": 1}
+    finally:
+        state.close()
+    monkeypatch.setenv("QA_BOT_DATABASE_URL", pg_settings.database_url)
+    monkeypatch.setenv("QA_BOT_DATABASE_SCHEMA", pg_settings.database_schema)
+    result = CliRunner().invoke(cli, ["feedback", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert (data["up"], data["down"]) == (1, 1) and "password" not in result.stdout
+    [miss, hit] = data["answers"]
+    assert (miss["question"], miss["down"], hit["passages"][0]["title"]) == (MISSED, 1, "T")

@@ -123,15 +123,22 @@ def feedback(as_json: bool, export: Path | None, index_dir: Path | None) -> None
     from .state import BotState
 
     settings = load_settings(index_dir=index_dir)
-    path = settings.state_path()
-    if not path.exists():
-        raise click.ClickException(f"No bot state file at {path} (the bot has not run with this setting, or "
-                                   "QA_BOT_STATE_FILE / QA_BOT_INDEX_DIR point elsewhere).")
-    state = BotState(path)
-    try:
-        rated, counts = state.feedback(), state.feedback_summary()
-    finally:
-        state.close()
+    if settings.database_url:  # replicas keep their state in PostgreSQL
+        from ..store.pg.connect import describe
+        from .shared import read_feedback
+
+        path: Any = f"PostgreSQL {describe(settings.database_url)} (schema {settings.database_schema})"
+        rated, counts = read_feedback(settings)
+    else:
+        path = settings.state_path()
+        if not path.exists():
+            raise click.ClickException(f"No bot state file at {path} (the bot has not run with this setting, "
+                                       "or QA_BOT_STATE_FILE / QA_BOT_INDEX_DIR point elsewhere).")
+        state = BotState(path)
+        try:
+            rated, counts = state.feedback(), state.feedback_summary()
+        finally:
+            state.close()
     if export is not None:
         data = export_misses(rated)
         export.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", "utf-8")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -164,7 +163,7 @@ class BotCore:
                     {"rank": r.rank, "passage_id": r.passage_id, "doc_id": r.source.doc_id,
                      "paragraph": r.source.paragraph, "title": r.source.title, "score": round(float(r.score), 4),
                      "text": r.text} for r in shown])
-        except sqlite3.Error as exc:  # the answer matters more than its buttons
+        except Exception as exc:  # noqa: BLE001 - SQLite or PostgreSQL: the answer matters more than its buttons
             log.warning("could not store the question for its buttons: %s", exc)
         return answer, key, answer_id
 

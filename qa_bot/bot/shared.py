@@ -39,7 +39,48 @@ CREATE TABLE IF NOT EXISTS bot_replicas (replica integer PRIMARY KEY, host text 
 CREATE TABLE IF NOT EXISTS bot_updates (update_id bigint PRIMARY KEY, replica integer NOT NULL,
                                         done boolean NOT NULL DEFAULT false,
                                         claimed timestamptz NOT NULL DEFAULT now());
+CREATE TABLE IF NOT EXISTS bot_answers (id bigserial PRIMARY KEY, question text NOT NULL, lang text NOT NULL,
+                                        page_offset integer NOT NULL, answered boolean NOT NULL,
+                                        passages jsonb NOT NULL, created timestamptz NOT NULL DEFAULT now());
+CREATE TABLE IF NOT EXISTS bot_feedback (answer_id bigint NOT NULL REFERENCES bot_answers (id) ON DELETE CASCADE,
+                                         voter text NOT NULL, vote smallint NOT NULL,
+                                         created timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (answer_id, voter));
+CREATE TABLE IF NOT EXISTS bot_meta (key text PRIMARY KEY, value text NOT NULL);
 """
+# Feedback, as BotState keeps it in SQLite (see state.py): one row per answer page shown, votes by a salted
+# hash of the user id.
+FEEDBACK_ROWS = """
+SELECT a.id, a.question, a.lang, a.page_offset, a.answered, a.passages,
+       to_char(a.created AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+       count(*) FILTER (WHERE f.vote > 0), count(*) FILTER (WHERE f.vote < 0)
+FROM bot_answers a JOIN bot_feedback f ON f.answer_id = a.id
+GROUP BY a.id ORDER BY a.created DESC, a.id DESC"""
+FEEDBACK_SUMMARY = """
+SELECT (SELECT count(*) FROM bot_answers), count(DISTINCT answer_id),
+       count(*) FILTER (WHERE vote > 0), count(*) FILTER (WHERE vote < 0) FROM bot_feedback"""
+
+
+def feedback_rows(conn: Any) -> list[dict]:
+    """`BotState.feedback()` from a PostgreSQL connection (search path on the bot's schema)."""
+    return [{"answer_id": r[0], "question": r[1], "lang": r[2], "offset": r[3], "answered": bool(r[4]),
+             "passages": r[5], "asked_at": r[6], "up": int(r[7]), "down": int(r[8])}
+            for r in conn.execute(FEEDBACK_ROWS).fetchall()]
+
+
+def feedback_summary(conn: Any) -> dict:
+    shown, rated, up, down = conn.execute(FEEDBACK_SUMMARY).fetchone()
+    return {"answers_shown": int(shown), "answers_rated": int(rated), "up": int(up), "down": int(down)}
+
+
+def read_feedback(settings: Settings) -> tuple[list[dict], dict]:
+    """What `qa-bot feedback` shows, read from the database without registering as a replica."""
+    conn = connect(settings.database_url or "", autocommit=True, schema=settings.database_schema)
+    try:
+        if conn.execute("SELECT to_regclass('bot_feedback')").fetchone()[0] is None:
+            return [], {"answers_shown": 0, "answers_rated": 0, "up": 0, "down": 0}
+        return feedback_rows(conn), feedback_summary(conn)
+    finally:
+        conn.close()
 ALIVE = """EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
                    AND l.classid = {ns} AND l.objid = {replica})"""
 # One statement per question, so the limit holds across replicas: the row lock serialises one user's
@@ -113,6 +154,39 @@ class SharedState:
     def first_refusal(self, ident: int) -> bool:
         return self._one("INSERT INTO bot_refused (id) VALUES (%s) ON CONFLICT DO NOTHING RETURNING 1",
                          (ident,)) is not None
+
+    # ------------------------------------------------------------------ feedback
+    def record_answer(self, question: str, lang: str, offset: int, answered: bool, passages: list[dict]) -> int:
+        import json
+
+        row = self._one("INSERT INTO bot_answers (question, lang, page_offset, answered, passages) "
+                        "VALUES (%s, %s, %s, %s, %s) RETURNING id",
+                        (question, lang, offset, answered, json.dumps(passages, ensure_ascii=False)))
+        return int(row[0]) if row else 0
+
+    def vote(self, answer_id: int, user_id: int, vote: int) -> bool:
+        import hashlib
+        import hmac
+
+        with self._pool.connection() as conn:
+            if conn.execute("SELECT 1 FROM bot_answers WHERE id = %s", (answer_id,)).fetchone() is None:
+                return False
+            conn.execute("INSERT INTO bot_meta VALUES ('voter_salt', %s) ON CONFLICT DO NOTHING",
+                         (secrets.token_hex(16),))
+            salt = conn.execute("SELECT value FROM bot_meta WHERE key = 'voter_salt'").fetchone()[0]
+            voter = hmac.new(bytes.fromhex(salt), str(user_id).encode(), hashlib.sha256).hexdigest()[:16]
+            conn.execute("INSERT INTO bot_feedback (answer_id, voter, vote) VALUES (%s, %s, %s) ON CONFLICT "
+                         "(answer_id, voter) DO UPDATE SET vote = excluded.vote, created = now()",
+                         (answer_id, voter, vote))
+            return True
+
+    def feedback(self) -> list[dict]:
+        with self._pool.connection() as conn:
+            return feedback_rows(conn)
+
+    def feedback_summary(self) -> dict:
+        with self._pool.connection() as conn:
+            return feedback_summary(conn)
 
     # ------------------------------------------------------------------ rate limit
     def allow(self, user_id: int, per_minute: int) -> bool:
