@@ -14,6 +14,7 @@ from contextlib import suppress
 from typing import Any
 
 from telegram import (
+    CallbackQuery,
     Chat,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -62,6 +63,13 @@ def message_of(update: Update) -> Message:
     if message is None:
         raise TypeError("a message handler got an update without a message")
     return message
+
+
+def query_of(update: Update) -> CallbackQuery:
+    query = update.callback_query
+    if query is None:
+        raise TypeError("a button handler got an update without a callback query")
+    return query
 
 
 def chat_of(update: Update) -> Chat:
@@ -191,7 +199,7 @@ def _sources_page(core: BotCore, lang: str, page: int) -> tuple[str, InlineKeybo
 async def sources_page(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """◂ / ▸ under /sources: the message shows the other page."""
     core, lang = core_of(context), lang_for(update)
-    query = update.callback_query
+    query = query_of(update)
     match = re.fullmatch(rf"{SOURCES_PREFIX}([0-9]{{1,6}})", query.data or "")
     if match is None or query.message is None:
         await query.answer(t("stale_button", lang), show_alert=True)
@@ -294,7 +302,7 @@ UPLOAD_TYPES = (".html", ".htm", ".pdf", ".txt", ".md")
 
 async def source_url(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """An admin sends a URL (web page, PDF or RSS/Atom feed): fetched, saved and indexed."""
-    url = (update.effective_message.text or "").strip()
+    url = (message_of(update).text or "").strip()
     service = core_of(context).service
     await _add_source(update, context, lambda: asyncio.to_thread(service.add_sources, [url]))
 
@@ -304,15 +312,18 @@ async def source_document(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     core, lang = core_of(context), lang_for(update)
     if not await _admin_for_sources(update, core, lang):
         return
-    document = update.effective_message.document
+    document = message_of(update).document
+    if document is None:
+        raise TypeError("the document handler got a message without a document")
     name = document.file_name or "document"
     if not name.lower().endswith(UPLOAD_TYPES):
-        await deliver(update.effective_message.reply_text(t("source_bad_type", lang)))
+        await deliver(message_of(update).reply_text(t("source_bad_type", lang)))
         return
     limit_mb = min(core.settings.max_source_mb, BOT_API_DOWNLOAD_MB)
-    if (document.file_size or 0) > limit_mb * 1024 * 1024:
-        await deliver(update.effective_message.reply_text(t("source_too_large", lang, limit=limit_mb,
-                                                            size=f"{document.file_size / 1048576:.1f}")))
+    size = document.file_size or 0
+    if size > limit_mb * 1024 * 1024:
+        await deliver(message_of(update).reply_text(t("source_too_large", lang, limit=limit_mb,
+                                                            size=f"{size / 1048576:.1f}")))
         return
 
     async def work():
@@ -325,7 +336,7 @@ async def source_document(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 async def _admin_for_sources(update: Update, core: BotCore, lang: str) -> bool:
     if core.is_admin(update.effective_user.id if update.effective_user else None):
         return True
-    await deliver(update.effective_message.reply_text(t("sources_admins_only", lang)))
+    await deliver(message_of(update).reply_text(t("sources_admins_only", lang)))
     return False
 
 
@@ -333,7 +344,7 @@ async def _add_source(update: Update, context: ContextTypes.DEFAULT_TYPE, work) 
     """Run `work()` (fetch or download, then index, off the event loop; one source at a time per process)
     and report what changed."""
     core, lang = core_of(context), lang_for(update)
-    message = update.effective_message
+    message = message_of(update)
     if not await _admin_for_sources(update, core, lang):
         return
     if core.adding_source.locked():
@@ -401,7 +412,7 @@ async def more(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     page = await core.ask(question, asked_lang, query.message.chat.type, offset=parsed[1])
     if isinstance(query.message, Message):
         keep = [row for row in (query.message.reply_markup.inline_keyboard if query.message.reply_markup else ())
-                if all((button.callback_data or "").startswith("f:") for button in row)]
+                if all(str(button.callback_data or "").startswith("f:") for button in row)]
         with suppress(TelegramError):  # the "More" button has done its job; 👍 / 👎 stay
             await query.edit_message_reply_markup(reply_markup=InlineKeyboardMarkup(keep) if keep else None)
     for i, text in enumerate(page.messages):
@@ -413,10 +424,9 @@ async def more(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def feedback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """👍 / 👎 under an answer: stored with the question and the passages shown; a short thank-you."""
     core, lang = core_of(context), lang_for(update)
-    query = update.callback_query
+    query = query_of(update)
     parsed = parse_feedback_data(query.data)
-    stored = parsed is not None and await asyncio.to_thread(core.state.vote, parsed[0], query.from_user.id, parsed[1])
-    if not stored:
+    if parsed is None or not await asyncio.to_thread(core.state.vote, parsed[0], query.from_user.id, parsed[1]):
         log.info("stale or forged feedback data")
         await query.answer(t("stale_button", lang), show_alert=True)
         return

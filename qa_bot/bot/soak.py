@@ -158,7 +158,7 @@ async def _soak(duration: float, users: int, think: float, interval: float, faul
                 started = time.perf_counter()
                 more = [b["callback_data"] for row in (last.reply_markup or {}).get("inline_keyboard", [])
                         for b in row if b.get("callback_data", "").startswith("m:")] if last else []
-                if roll < 0.1 and more and last.message_id not in pressed:  # "More" answers with a message
+                if roll < 0.1 and last and more and last.message_id not in pressed:  # "More" sends a message
                     pressed.add(last.message_id)
                     api.press(uid, last, more[0])
                 elif roll < 0.15:
