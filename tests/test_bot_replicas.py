@@ -20,15 +20,21 @@ from qa_bot.devtools.fake_api import FakeBotAPI
 from qa_bot.service import QAService
 
 SECRET = "replica-webhook-secret-42"
+DB_PASSWORD = "db-pass-4711-secret"
 ADMIN = 4242
 QUESTIONS = ["Wer ist Jake Sullivan?", "In welche russische Region wurden die nordkoreanischen Truppen verlegt?",
              "Was sagte Joe Biden über die Ukraine?", "Welche Sanktionen gegen Russland wurden geplant?"]
 
 
+def with_password(url: str) -> str:
+    """The test server trusts local connections; a password in the URL lets the logs be checked for it."""
+    return url.replace("postgres:@", f"postgres:{DB_PASSWORD}@", 1)
+
+
 def replica_env(settings, api: FakeBotAPI, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("QA_BOT_", "TELEGRAM_"))}
     env.update(PYTHONPATH=str(ROOT), TELEGRAM_BOT_TOKEN=TOKEN, QA_BOT_TELEGRAM_BASE_URL=api.base_url,
-               QA_BOT_BACKEND="hash", QA_BOT_DATABASE_URL=settings.database_url,
+               QA_BOT_BACKEND="hash", QA_BOT_DATABASE_URL=with_password(settings.database_url),
                QA_BOT_DATABASE_SCHEMA=settings.database_schema, QA_BOT_INDEX_DIR=str(settings.index_dir),
                QA_BOT_ARTICLES_DIR=str(settings.articles_dir), QA_BOT_TOP_K="1", QA_BOT_MIN_SCORE="0.1",
                QA_BOT_RATE_LIMIT="4", QA_BOT_RELOAD_INTERVAL="0.5", QA_BOT_ADMIN_IDS=str(ADMIN),
@@ -123,7 +129,7 @@ def test_three_replicas_share_buttons_limits_stats_and_survive_kill_9(pg_setting
             stop_replicas(replicas)
             await api.stop()
         logs = "".join(r.log.read_text() for r in replicas)
-        assert TOKEN not in logs and TOKEN.split(":")[1] not in logs
+        assert TOKEN not in logs and TOKEN.split(":")[1] not in logs and DB_PASSWORD not in logs
         assert "Traceback" not in logs, logs[-3000:]
 
     asyncio.run(asyncio.wait_for(scenario(), 300))

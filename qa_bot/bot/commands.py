@@ -23,7 +23,15 @@ def serve(**overrides: Any) -> None:
     from .logs import setup_logging
 
     settings = load_settings(**overrides)
-    setup_logging(settings.bot.verbose, settings.bot.telegram_token, settings.bot.webhook_secret,
+    db_password = None
+    if settings.database_url:  # psycopg and pool messages may quote the URL: its password never reaches a log
+        from urllib.parse import urlsplit
+
+        try:
+            db_password = urlsplit(settings.database_url).password
+        except ValueError:
+            db_password = None
+    setup_logging(settings.bot.verbose, settings.bot.telegram_token, settings.bot.webhook_secret, db_password,
                   json_lines=settings.bot.log_format == "json")
     if not settings.bot.telegram_token:
         raise SettingsError("TELEGRAM_BOT_TOKEN is not set. Create a bot with @BotFather and export its token.")
