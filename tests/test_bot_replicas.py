@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from html import unescape
 
 from conftest import ROOT
@@ -207,3 +208,28 @@ def test_loadtest_against_replicas(pg_settings, tmp_path):
     assert (report["asked"], report["replied"], report["timed_out"], report["html_rejected"]) == (8, 8, 0, 0)
     assert len(report["per_replica"]) == 2 and all(n > 0 for n in report["per_replica"])
     assert sum(report["per_replica"]) == 8 and report["p50_ms"] > 0
+
+
+def test_update_claims_per_bot_busy_and_taken_over_from_a_dead_replica(pg_settings):
+    from qa_bot.bot.shared import SharedState
+
+    def state(token: str) -> SharedState:
+        return SharedState(pg_settings.with_overrides(telegram_token=token))
+
+    a, b, a2 = state("111:aaaaaaaaaa"), state("222:bbbbbbbbbb"), state("111:aaaaaaaaaa")
+    try:
+        assert a.claim(7) == "mine"
+        assert a2.claim(7) == "busy"  # a live replica of the same bot is answering it
+        assert b.claim(7) == "mine"  # another bot's update 7 is another update
+        a.finished(7)
+        assert a2.claim(7) == "done"
+        assert a.claim(8) == "mine"
+        a.close()  # the replica dies: PostgreSQL drops its session and its lock (a moment later)
+        deadline = time.monotonic() + 10
+        while a2.totals()["replicas_alive"] != 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert a2.totals()["replicas_alive"] == 2
+        assert a2.claim(8) == "mine"
+    finally:
+        for s in (a, b, a2):
+            s.close()

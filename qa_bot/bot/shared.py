@@ -36,9 +36,9 @@ CREATE TABLE IF NOT EXISTS bot_rate (user_id bigint PRIMARY KEY, hits float8[] N
 CREATE TABLE IF NOT EXISTS bot_replicas (replica integer PRIMARY KEY, host text NOT NULL, pid integer NOT NULL,
                                          started timestamptz NOT NULL DEFAULT now(),
                                          seen timestamptz NOT NULL DEFAULT now(), counts jsonb NOT NULL DEFAULT '{}');
-CREATE TABLE IF NOT EXISTS bot_updates (update_id bigint PRIMARY KEY, replica integer NOT NULL,
+CREATE TABLE IF NOT EXISTS bot_updates (bot_id bigint NOT NULL, update_id bigint NOT NULL, replica integer NOT NULL,
                                         done boolean NOT NULL DEFAULT false,
-                                        claimed timestamptz NOT NULL DEFAULT now());
+                                        claimed timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (bot_id, update_id));
 CREATE TABLE IF NOT EXISTS bot_answers (id bigserial PRIMARY KEY, question text NOT NULL, lang text NOT NULL,
                                         page_offset integer NOT NULL, answered boolean NOT NULL,
                                         passages jsonb NOT NULL, created timestamptz NOT NULL DEFAULT now());
@@ -97,8 +97,8 @@ ON CONFLICT (user_id) DO UPDATE SET
                                             WHERE h > excluded.hits[1] - %(w)s)) >= %(n)s
 RETURNING allowed"""
 CLAIM = f"""
-INSERT INTO bot_updates AS u (update_id, replica) VALUES (%(u)s, %(me)s)
-ON CONFLICT (update_id) DO UPDATE SET replica = %(me)s, claimed = now()
+INSERT INTO bot_updates AS u (bot_id, update_id, replica) VALUES (%(bot)s, %(u)s, %(me)s)
+ON CONFLICT (bot_id, update_id) DO UPDATE SET replica = %(me)s, claimed = now()
 WHERE NOT u.done AND u.replica <> %(me)s AND NOT {ALIVE.format(ns=LOCK_NAMESPACE, replica="u.replica")}
 RETURNING update_id"""
 
@@ -112,6 +112,9 @@ class SharedState:
         self.url, self.schema = settings.database_url or "", settings.database_schema
         self.where = f"PostgreSQL {describe(self.url)} (schema {self.schema})"
         self.replica = secrets.randbelow(2**31 - 2) + 1
+        # Update ids count per bot: two bots (tokens) sharing a schema must not share claims.
+        bot_id = (settings.bot.telegram_token or "0").split(":", 1)[0]
+        self.bot_id = int(bot_id) if bot_id.isdigit() else 0
         self._lock = threading.Lock()
         # One connection for this replica's life: it holds the liveness lock (and the poller lock).
         self._session = connect(self.url, autocommit=True, schema=self.schema)
@@ -201,15 +204,17 @@ class SharedState:
     def claim(self, update_id: int) -> str:
         """"mine" (handle it), "done" (answered already: acknowledge) or "busy" (a live replica is on it:
         let Telegram deliver it again later)."""
-        if self._one(CLAIM, {"u": update_id, "me": self.replica}) is not None:
+        if self._one(CLAIM, {"bot": self.bot_id, "u": update_id, "me": self.replica}) is not None:
             return "mine"
-        row = self._one("SELECT done, replica FROM bot_updates WHERE update_id = %s", (update_id,))
+        row = self._one("SELECT done, replica FROM bot_updates WHERE bot_id = %s AND update_id = %s",
+                        (self.bot_id, update_id))
         if row is None:  # deleted meanwhile (older than CLAIMS_KEPT): nothing to answer any more
             return "done"
         return "done" if row[0] else "busy"  # also when this replica is still on it
 
     def finished(self, update_id: int) -> None:
-        self._one("UPDATE bot_updates SET done = true WHERE update_id = %s RETURNING 1", (update_id,))
+        self._one("UPDATE bot_updates SET done = true WHERE bot_id = %s AND update_id = %s RETURNING 1",
+                  (self.bot_id, update_id))
 
     # ------------------------------------------------------------------ replicas and /stats
     def publish(self, counts: dict[str, int]) -> None:
