@@ -22,7 +22,6 @@ from ...errors import QABotError
 from ...ingest import Document, Passage, split_documents
 from ...lang import analyze
 from ...settings import Settings
-from ...translit import MIN_LENGTH, _trigrams, skeleton
 from ...types import IndexReport
 from ..local.faiss_store import HNSW_EF_CONSTRUCTION, HNSW_M
 from . import schema as s
@@ -205,32 +204,17 @@ def _insert_postings(conn, ids: np.ndarray, analysed: Sequence[Counter], lengths
     if not df:
         return
     vocab = list(df)
-    grams = [len(_trigrams(t)) for t in vocab]
-    skeletons = [f"{t[0]}:{skeleton(t)}" if _nameable(t) and len(skeleton(t)) >= 3 else None for t in vocab]
     rows = conn.execute(
-        """INSERT INTO terms (term, df, grams, skeleton)
-           SELECT * FROM unnest(%s::text[], %s::int[], %s::int[], %s::text[])
-           ON CONFLICT (term) DO UPDATE SET df = terms.df + excluded.df
-           RETURNING id, term, (xmax = 0) AS inserted""",
-        (vocab, [df[t] for t in vocab], grams, skeletons)).fetchall()
-    term_id = {term: tid for tid, term, _ in rows}
+        """INSERT INTO terms (term, df) SELECT * FROM unnest(%s::text[], %s::int[])
+           ON CONFLICT (term) DO UPDATE SET df = terms.df + excluded.df RETURNING id, term""",
+        (vocab, [df[t] for t in vocab])).fetchall()
+    term_id = {term: tid for tid, term in rows}
     with conn.cursor() as cur:
-        with cur.copy("COPY term_grams (gram, term_id) FROM STDIN WITH (FORMAT BINARY)") as cp:
-            cp.set_types(["text", "int4"])
-            for tid, term, inserted in rows:
-                if inserted and _nameable(term):
-                    for gram in _trigrams(term):
-                        cp.write_row((gram, tid))
         with cur.copy("COPY postings (term_id, passage_id, tf, length) FROM STDIN WITH (FORMAT BINARY)") as cp:
             cp.set_types(["int4", "int8", "int4", "int4"])
             for pid, counts, length in zip(ids.tolist(), analysed, lengths):
                 for term, tf in counts.items():
                     cp.write_row((term_id[term], pid, tf, length))
-
-
-def _nameable(term: str) -> bool:
-    """Words the cross-script name matcher may map a Cyrillic name to (as `translit.NameMatcher`)."""
-    return len(term) >= MIN_LENGTH - 1 and term.isascii() and term.isalpha()
 
 
 def finish(conn, embedder: Embedder, max_chars: int) -> int:

@@ -52,12 +52,7 @@ CREATE TABLE passages (
     sentence_vectors bytea,                            -- float16 rows, multi-sentence passages only
     bm25_length integer NOT NULL);
 CREATE INDEX passages_doc ON passages (doc_id);
-CREATE TABLE terms (
-    id serial PRIMARY KEY, term text NOT NULL UNIQUE, df integer NOT NULL,
-    grams integer NOT NULL, skeleton text);            -- for cross-script name matching
-CREATE INDEX terms_skeleton ON terms (skeleton) WHERE skeleton IS NOT NULL;
-CREATE TABLE term_grams (gram text NOT NULL, term_id integer NOT NULL REFERENCES terms ON DELETE CASCADE);
-CREATE INDEX term_grams_gram ON term_grams (gram);
+CREATE TABLE terms (id serial PRIMARY KEY, term text NOT NULL UNIQUE, df integer NOT NULL);
 CREATE TABLE postings (
     term_id integer NOT NULL, passage_id bigint NOT NULL REFERENCES passages ON DELETE CASCADE,
     tf integer NOT NULL, length integer NOT NULL, PRIMARY KEY (term_id, passage_id));
@@ -66,7 +61,7 @@ CREATE INDEX postings_passage ON postings (passage_id);
 HNSW_INDEX = ("CREATE INDEX IF NOT EXISTS passages_hnsw ON passages USING hnsw (embedding vector_ip_ops) "
               "WITH (m = {m}, ef_construction = {ef})")
 MIGRATIONS: dict[int, str] = {1: V1}  # version -> the statements that bring version-1 up to it
-INDEX_TABLES = ("postings", "term_grams", "terms", "passages", "paragraphs", "documents")
+INDEX_TABLES = ("postings", "terms", "passages", "paragraphs", "documents")
 
 
 def schema_version(conn, schema: str) -> int | None:

@@ -21,7 +21,7 @@ from ...bm25 import K1, B, question_terms
 from ...errors import DatabaseError, IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from ...granules import Granules
 from ...settings import Settings
-from ...translit import _CYRILLIC_WORD, MIN_LENGTH, MIN_SIMILARITY, _trigrams, skeleton, transliterate
+from ...translit import NameMatcher
 from ...types import DocumentInfo, IndexInfo, Source
 from ..base import PassageRow
 from ..local.faiss_store import HNSW_EF_SEARCH
@@ -118,6 +118,7 @@ class PgSnapshot:
         self._langs = tuple(meta["langs"])
         self._terms_cache: dict[str, tuple[str, ...]] = {}
         self._terms_lock = threading.Lock()
+        self._names: NameMatcher | None = None
 
     @classmethod
     def open(cls, settings: Settings, backend: str, model: str) -> PgSnapshot:
@@ -267,23 +268,15 @@ class PgSnapshot:
         return list(cached)
 
     def _match_name(self, word: str) -> str | None:
-        """`translit.NameMatcher.match` against the vocabulary table (trigram overlap, then skeleton)."""
-        if len(word) < MIN_LENGTH or not _CYRILLIC_WORD.match(word):
-            return None
-        latin = transliterate(word)
-        if len(latin) < 3:
-            return None
-        grams = sorted(_trigrams(latin))
-        rows = self._query(
-            """SELECT t.term, count(*)::float8 / (%s + t.grams - count(*)) AS sim
-               FROM term_grams g JOIN terms t ON t.id = g.term_id
-               WHERE g.gram = ANY(%s) AND t.df > 0
-               GROUP BY t.id, t.term, t.grams ORDER BY sim DESC, t.id LIMIT 1""", (len(grams), grams))
-        if rows and rows[0][1] > MIN_SIMILARITY:
-            return rows[0][0]
-        rows = self._query("SELECT term FROM terms WHERE skeleton = %s AND df > 0 ORDER BY id LIMIT 1",
-                           (f"{latin[0]}:{skeleton(latin)}",))
-        return rows[0][0] if rows else None
+        """The embedded engine's `translit.NameMatcher` over this generation's vocabulary, loaded from the
+        terms table on the first Cyrillic word (only asked when the corpus has no Russian)."""
+        if self._names is None:
+            from ...lang import stemmer
+
+            terms = sorted(r[0] for r in self._query("SELECT term FROM terms WHERE df > 0"))
+            stem = stemmer(self._langs[0]) if len(self._langs) == 1 else None
+            self._names = NameMatcher(terms, stem.stemWord if stem is not None else None)
+        return self._names.match(word)
 
     def close(self) -> None:
         """Nothing to release: the connection pool belongs to the process (shared by reloads)."""
