@@ -165,3 +165,34 @@ def test_bm25_over_segments_with_deletions_scores_like_one_index(monkeypatch):
                 np.testing.assert_allclose(got, want, rtol=1e-5, err_msg=name)
                 assert not set(got_ids.tolist()) & set(gone.tolist())
     assert len(candidates["segments"]) == len(reference) == 2700
+
+
+def test_an_update_hashes_only_the_files_it_writes(articles, tmp_path, no_compaction, monkeypatch):
+    """Checksums of unchanged files are remembered (with size, inode and mtime), so verifying the index
+    before an update does not read the whole index again; a file changed since is hashed and caught.
+    (Readers still hash every file they load.)"""
+    from qa_bot.ingest import load_articles
+    from qa_bot.store.local import segment as segment_module
+    from qa_bot.store.local.build import build_index
+
+    index_dir = tmp_path / "index"
+    service = make_service(articles, index_dir)
+    base = read_manifest(index_dir).segments[0]
+    hashed: list[str] = []
+    real = segment_module.checksum
+    monkeypatch.setattr(segment_module, "checksum", lambda path: hashed.append(path.name) or real(path))
+
+    def index() -> object:
+        return build_index(index_dir, load_articles([articles]), service.embedder, 500)
+
+    update(articles, {"eiffel": EXTRA["eiffel"]})
+    index()
+    assert hashed and not set(hashed) & set(base.files().values())  # only the new segment's files
+    hashed.clear()
+    vectors = index_dir / base.files()["faiss"]
+    data = bytearray(vectors.read_bytes())
+    data[-100] ^= 0xFF  # same size, other bytes, a new modification time
+    vectors.write_bytes(bytes(data))
+    update(articles, {"drei": EXTRA["drei"]})
+    report = index()
+    assert vectors.name in hashed and report.repaired and "checksum" in report.repaired

@@ -24,7 +24,7 @@ def segment_file(manifest: dict, kind: str, segment: int = 0) -> str:
 
 
 def index_files(index_dir: Path) -> set[str]:
-    return {p.name for p in index_dir.iterdir() if p.name not in (MANIFEST, ".lock")}
+    return {p.name for p in index_dir.iterdir() if p.name != MANIFEST and not p.name.startswith(".")}
 
 
 def test_manifest_records_the_build(hash_service, tmp_path):

@@ -37,7 +37,7 @@ from .generations import (
     read_manifest,
     versions,
 )
-from .segment import REBUILD, Segment, SegmentDB, SegmentInfo, checksum, merge_segments, write_segment
+from .segment import REBUILD, Segment, SegmentDB, SegmentInfo, Stamps, checksum, merge_segments, write_segment
 
 # When segments are merged. Each update adds one segment, and a search visits every segment, so:
 MAX_DELTA_SEGMENTS = 8  # more segments after the first (the base) than this: merge those into one
@@ -52,13 +52,13 @@ class _Current:
     """The indexer's view of the generation in use: its segments' passage stores and deletions, checked
     for missing or damaged files, without loading any vectors or postings."""
 
-    def __init__(self, index_dir: Path, manifest: Manifest) -> None:
+    def __init__(self, index_dir: Path, manifest: Manifest, stamps: Stamps) -> None:
         self.manifest = manifest
         self.deleted = Deleted.load(index_dir, manifest)
         self.dbs: list[SegmentDB] = []
         try:
             for info in manifest.segments:
-                info.check_files(index_dir)
+                info.check_files(index_dir, stamps)
                 vectors = index_dir / info.files()["faiss"]
                 if FaissVectorStore.type_on_disk(vectors) != info.index_type:
                     raise IndexCorruptError(f"The manifest says the vector index is {info.index_type}, but "
@@ -123,6 +123,7 @@ def _open_and_update(index_dir: Path, documents: Sequence[Document], embedder: E
                      prune: bool) -> IndexReport:
     old_manifest: Manifest | None = None
     damage: str | None = None
+    stamps = Stamps(index_dir)
     try:
         old_manifest = read_manifest(index_dir)
     except IndexCorruptError as exc:
@@ -136,7 +137,7 @@ def _open_and_update(index_dir: Path, documents: Sequence[Document], embedder: E
             if old_manifest.dim != embedder.dim:
                 raise IndexCorruptError(f"The manifest in {index_dir}/ gives the vectors dimension "
                                         f"{old_manifest.dim}, the model's is {embedder.dim}. {REBUILD}")
-            current = _Current(index_dir, old_manifest)
+            current = _Current(index_dir, old_manifest, stamps)
         except QABotError as exc:
             damage = str(exc)  # the articles are the source of truth: build from scratch
     if damage and not prune:
@@ -145,7 +146,7 @@ def _open_and_update(index_dir: Path, documents: Sequence[Document], embedder: E
     previous = None if damage else old_manifest  # a damaged generation is not kept for readers
     try:
         report = _update(index_dir, documents, embedder, max_chars, current, previous, progress, index_type,
-                         stage, prune)
+                         stage, prune, stamps)
     finally:
         if current is not None:
             current.close()
@@ -189,7 +190,7 @@ def compaction_plan(segments: Sequence[SegmentInfo], deleted: int) -> slice | No
 
 def _update(index_dir: Path, documents: Sequence[Document], embedder: Embedder, max_chars: int,
             current: _Current | None, old_manifest: Manifest | None, progress: bool, index_type: str,
-            stage: Callable[[str], None], prune: bool) -> IndexReport:
+            stage: Callable[[str], None], prune: bool, stamps: Stamps) -> IndexReport:
     report = IndexReport()
     live = current.live_documents() if current else {}
     new_docs = {d.doc_id: d for d in documents}
@@ -204,6 +205,7 @@ def _update(index_dir: Path, documents: Sequence[Document], embedder: Embedder, 
     if current is not None and not report.modified:
         report.passages_total = current.manifest.passages
         report.index_type = current.manifest.index_type
+        stamps.save(current.manifest.files())
         return report
 
     generation = new_generation()
@@ -259,6 +261,13 @@ def _update(index_dir: Path, documents: Sequence[Document], embedder: Embedder, 
                 (index_dir / f"{name}-journal").unlink()
         raise
     collect_garbage(index_dir, manifest)
+    for info in manifest.segments:  # the files this update wrote: their checksums are known already
+        for kind, name in info.files().items():
+            if name in written and kind in info.checksums:
+                stamps.remember(index_dir / name, info.checksums[kind])
+    if manifest.deleted and manifest.deleted_checksum:
+        stamps.remember(index_dir / manifest.deleted, manifest.deleted_checksum)
+    stamps.save(manifest.files())
     report.passages_total = manifest.passages
     report.index_type = manifest.index_type
     return report

@@ -7,12 +7,14 @@ old ones, without embedding or analysing any text again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,7 +56,51 @@ def checksum(path: Path) -> str:
     return f"sha256:{digest.hexdigest()}"
 
 
-def verify_file(path: Path, expected: str | None, size: int | None = None) -> None:
+class Stamps:
+    """The checksums an indexer has already computed of this folder's files, each valid while the file
+    keeps its size, inode and modification time (kept in `.checksums.json`). With them an update hashes
+    the files it writes, not the whole index, and its cost stays in proportion to the change; readers
+    still hash every file they load, so damage that keeps all three is caught there."""
+
+    NAME = ".checksums.json"
+
+    def __init__(self, index_dir: Path) -> None:
+        self.index_dir = index_dir
+        self._known: dict[str, list[Any]] = {}
+        with contextlib.suppress(OSError, ValueError):
+            data = json.loads((index_dir / self.NAME).read_text("utf-8"))
+            if isinstance(data, dict):
+                self._known = {k: v for k, v in data.items() if isinstance(v, list) and len(v) == 4}
+
+    @staticmethod
+    def _stat(path: Path) -> list[int]:
+        st = path.stat()
+        return [st.st_size, st.st_ino, st.st_mtime_ns]
+
+    def checksum(self, path: Path) -> str:
+        stat = self._stat(path)
+        known = self._known.get(path.name)
+        if known is not None and known[:3] == stat:
+            return str(known[3])
+        value = checksum(path)
+        self._known[path.name] = [*stat, value]
+        return value
+
+    def remember(self, path: Path, value: str) -> None:
+        """`value` is the checksum of `path` as it was just written."""
+        self._known[path.name] = [*self._stat(path), value]
+
+    def save(self, names: Iterable[str]) -> None:
+        """Keep the stamps of `names` (the files in use); a failure only costs hashing next time."""
+        wanted = set(names)
+        data = {name: v for name, v in self._known.items() if name in wanted}
+        tmp = self.index_dir / f"{self.NAME}.{os.getpid()}.tmp"
+        with contextlib.suppress(OSError):
+            tmp.write_text(json.dumps(data), "utf-8")
+            os.replace(tmp, self.index_dir / self.NAME)
+
+
+def verify_file(path: Path, expected: str | None, size: int | None = None, stamps: Stamps | None = None) -> None:
     """Raise IndexCorruptError when `path` is missing, unreadable, or not the size or SHA-256 it was
     written with: damage inside a file (a few random bytes) would otherwise load, then answer wrongly or
     crash at the first search."""
@@ -65,7 +111,7 @@ def verify_file(path: Path, expected: str | None, size: int | None = None) -> No
     if size is not None and actual_size != size and path.is_file():
         raise IndexCorruptError(f"{path} is damaged ({actual_size} bytes, written with {size}). {REBUILD}")
     try:
-        actual = checksum(path) if expected else None
+        actual = (stamps.checksum(path) if stamps else checksum(path)) if expected else None
     except OSError as exc:
         raise IndexCorruptError(f"{path} cannot be read ({exc.strerror or exc}). {REBUILD}") from None
     if actual != expected:
@@ -118,11 +164,11 @@ class SegmentInfo:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
-    def check_files(self, index_dir: Path) -> None:
+    def check_files(self, index_dir: Path, stamps: Stamps | None = None) -> None:
         """Raise IndexCorruptError when a file is missing, unreadable, or not the size and content it was
         written with."""
         for kind, name in self.files().items():
-            verify_file(index_dir / name, self.checksums.get(kind), self.sizes.get(kind))
+            verify_file(index_dir / name, self.checksums.get(kind), self.sizes.get(kind), stamps)
 
 
 def connect(path: Path, readonly: bool) -> sqlite3.Connection:
