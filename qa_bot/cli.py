@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -38,19 +39,31 @@ def _service(build_if_missing: bool, quiet: bool = False, load_model: bool = Tru
 
 
 class QACommandGroup(click.Group):
-    """Turns domain errors into one plain line on stderr and exit code 1 (2 for usage errors)."""
+    """Turns domain errors into one plain line on stderr and exit code 1 (2 for usage errors). Anything
+    else is a bug: one line too, and its traceback only with QA_BOT_VERBOSE=1."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except QABotError as exc:
-            from .render import use_color
-
-            click.secho(f"Error: {exc}", fg="red", err=True, color=use_color(sys.stderr))
-            sys.exit(1)
+            _error(str(exc))
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             sys.exit(130)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            if os.environ.get("QA_BOT_VERBOSE", "").strip().lower() in ("1", "true", "yes", "on"):
+                raise
+            _error(f"unexpected {type(exc).__name__}: {exc}. This is a bug in qa-bot; run again with "
+                   "QA_BOT_VERBOSE=1 for the details to report.")
+
+
+def _error(message: str) -> NoReturn:
+    from .render import use_color
+
+    click.secho(f"Error: {message}", fg="red", err=True, color=use_color(sys.stderr))
+    sys.exit(1)
 
 
 @click.group(cls=QACommandGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -155,3 +155,21 @@ def test_questions_lose_surrogates_and_control_characters(question):
 def test_bad_article_bytes_are_one_line_not_a_crash():
     with pytest.raises(ArticlesError):
         ingest.decode_article(b"\xfe\xff\xd8", Path("x.txt"))
+
+
+def test_an_unexpected_failure_is_one_line_and_a_traceback_only_when_verbose(run, monkeypatch, articles):
+    monkeypatch.setenv("QA_BOT_ARTICLES_DIR", str(articles))
+    assert run("index").exit_code == 0
+
+    def broken(self):
+        raise RuntimeError("something nobody foresaw")
+
+    monkeypatch.setattr("qa_bot.service.QAService.sources", broken)
+    result = run("sources")
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == ("Error: unexpected RuntimeError: something nobody foresaw. This is a bug in qa-bot; "
+                             "run again with QA_BOT_VERBOSE=1 for the details to report.\n")
+    monkeypatch.setenv("QA_BOT_VERBOSE", "1")
+    with pytest.raises(RuntimeError):
+        run("sources")
+    assert run("ask", "   ").exit_code == 1 and run("ask").exit_code == 2  # domain and usage errors as before

@@ -263,3 +263,32 @@ def test_loadtest_without_the_development_tools_says_how_to_get_them(monkeypatch
     assert result.exit_code == 1
     assert "qa-bot loadtest needs the development tools" in result.output
     assert "pip install -e '.[dev]'" in result.output and "Traceback" not in result.output
+
+
+def test_serve_process_skips_an_unreadable_update_and_stops_cleanly(shared_hash_service, tmp_path: Path) -> None:
+    async def scenario() -> tuple[int, str, int]:
+        api = FakeBotAPI(TOKEN)
+        await api.start()
+        env = _env(tmp_path, api.base_url, shared_hash_service.settings.index_dir)
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "qa_bot.cli", "serve", cwd=tmp_path,
+                                                    env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            await api.wait_until(lambda: "getUpdates" in api.methods(), 60)
+            api._push("poll_answer", {"poll_id": "p1", "option_ids": [0],  # no option_persistent_ids
+                                      "user": {"id": 2, "is_bot": False, "first_name": "Geheimname"}})
+            api.message(71, "Wie heißt der nationale Sicherheitsberater der USA?")
+            await api.wait_until(lambda: api.sent_to(71), 30)
+            polls = api.methods().count("getUpdates")
+            proc.send_signal(signal.SIGTERM)
+            output, _ = await asyncio.wait_for(proc.communicate(), 30)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+            await api.stop()
+        return proc.returncode, output.decode(), polls
+
+    code, output, polls = asyncio.run(scenario())
+    assert code == 0 and "Traceback" not in output and "CRITICAL" not in output, output
+    assert output.count("cannot read") == 1 and "Geheimname" not in output
+    assert polls < 10  # the batch was not fetched again and again
